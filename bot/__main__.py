@@ -1,0 +1,142 @@
+"""Composition root: `python -m bot` (bot + embedded worker), `python -m bot worker`, `python -m bot db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("bot")
+
+
+def _arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="imagine-bot: a Midjourney-style Discord bot")
+    parser.add_argument("--config", help="config file (default: IMAGINE_CONFIG or ./config.toml)")
+    parser.add_argument("command", nargs="*", help="nothing (run the bot), 'worker', or 'db upgrade'")
+    args = parser.parse_args(argv)
+    if args.command not in ([], ["worker"], ["db", "upgrade"]):
+        parser.error(f"unknown command {' '.join(args.command)!r}; use nothing, 'worker' or 'db upgrade'")
+    return args
+
+
+def _engine_factory(config: Config):
+    """The model loads lazily, in the worker's generation thread, the first time a job needs it."""
+
+    def load():
+        from generation.engine import Engine
+
+        device = None if config.model.device == "auto" else config.model.device
+        return Engine(config.model.default, device=device)
+
+    return load
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _open_queue(config: Config):
+    from db.engine import make_engine
+    from db.migrations import upgrade
+    from db.queue import Queue
+
+    await upgrade(config.database_url)
+    engine = make_engine(config.database_url)
+    return engine, Queue(engine, lease_seconds=config.queue.lease_seconds, max_attempts=config.queue.max_attempts)
+
+
+def _worker(config: Config, queue):
+    from bot.worker import Worker
+
+    return Worker(queue, _engine_factory(config), config.outputs_dir, heartbeat_seconds=config.queue.heartbeat_seconds,
+                  poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
+
+
+async def run_worker(config: Config) -> None:
+    """A worker alone: database and model, no Discord token."""
+    engine, queue = await _open_queue(config)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    try:
+        await _worker(config, queue).run(stop)
+    finally:
+        await engine.dispose()
+
+
+def build_bot(config: Config, queue):
+    """Compose the bot from its parts (also used by the end-to-end tests)."""
+    import discord
+
+    from bot.client import ImagineBot
+    from bot.submissions import Submissions, TokenLimit
+    from generation.prompt_params import PromptDefaults
+
+    if config.discord.api_base:
+        discord.http.Route.BASE = config.discord.api_base.rstrip("/")
+    if config.discord.gateway_url:
+        import yarl
+
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord.gateway_url)
+    g = config.generation
+    # The configured size is the pixel budget: --ar reshapes it, 1:1 gives width x height back.
+    defaults = PromptDefaults(num_inference_steps=g.steps, guidance_scale=g.guidance_scale,
+                              max_pixels=g.width * g.height)
+    token_limit = TokenLimit(config.model.default)
+    submissions = Submissions(queue, config, check_prompt=token_limit)
+    worker = _worker(config, queue) if config.worker.embedded else None
+    return ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit)
+
+
+async def run_bot(config: Config) -> None:
+    """The bot, with the embedded worker unless the config turns it off."""
+    engine, queue = await _open_queue(config)
+    bot = build_bot(config, queue)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    try:
+        async with bot:
+            runner = asyncio.create_task(bot.start(config.discord.token or ""))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if runner.done():
+                stopper.cancel()
+                runner.result()
+            else:
+                await bot.close()
+                await runner
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, load the config, run; configuration problems are one line on stderr and exit 2."""
+    args = _arguments(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        if args.command == [] and not config.discord.token:
+            raise ConfigError("DISCORD_TOKEN is not set: put the bot's token in the DISCORD_TOKEN environment variable")
+    except ConfigError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
+        return 2
+    if args.command == ["db", "upgrade"]:
+        from db.migrations import upgrade
+
+        asyncio.run(upgrade(config.database_url))
+        print(f"database at {config.database_url} is up to date")
+        return 0
+    try:
+        asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Buttons under results. Their whole state lives in the custom_id, so every button works after any restart."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+
+
+# Actions a button can carry; the custom_id is `imagine:<action>:<job_id>:<tile>` (well under Discord's 100).
+UPSCALE = "u"
+VARY_SUBTLE = "v"
+VARY_STRONG = "vs"
+REROLL = "r"
+ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL)
+
+
+def custom_id(action: str, job_id: int, tile: int) -> str:
+    """The custom_id for one button; parsed back by JobButton's template."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown button action {action!r}")
+    return f"imagine:{action}:{job_id}:{tile}"
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:(?P<action>u|vs|v|r):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"):
+    """One U/V/re-roll button: which action, on which job, on which tile."""
+
+    def __init__(self, action: str, job_id: int, tile: int, *, label: str | None = None,
+                 emoji: str | None = None, style: discord.ButtonStyle = discord.ButtonStyle.secondary,
+                 row: int | None = None) -> None:
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, row=row,
+                                           custom_id=custom_id(action, job_id, tile)))
+        self.action, self.job_id, self.tile = action, job_id, tile
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button,
+                             match: re.Match[str], /) -> JobButton:
+        """Rebuild the button from its custom_id; nothing else is needed."""
+        return cls(match["action"], int(match["job"]), int(match["tile"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Queue the child job this button stands for."""
+        from bot.commands import on_button
+
+        await on_button(interaction, self.action, self.job_id, self.tile)
+
+
+def grid_view(job_id: int) -> discord.ui.View:
+    """U1-U4, V1-V4 and re-roll under a 2x2 grid."""
+    view = discord.ui.View(timeout=None)
+    for tile in range(1, 5):
+        view.add_item(JobButton(UPSCALE, job_id, tile, label=f"U{tile}", row=0))
+    view.add_item(JobButton(REROLL, job_id, 0, emoji="\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}",
+                            row=0))
+    for tile in range(1, 5):
+        view.add_item(JobButton(VARY_SUBTLE, job_id, tile, label=f"V{tile}", row=1))
+    return view
+
+
+def single_view(job_id: int, can_upscale: bool) -> discord.ui.View:
+    """Vary (Subtle), Vary (Strong) and, below the size cap, Upscale 2x under one image."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton(VARY_SUBTLE, job_id, 1, label="Vary (Subtle)", emoji="\N{SPARKLES}"))
+    view.add_item(JobButton(VARY_STRONG, job_id, 1, label="Vary (Strong)", emoji="\N{SPARKLES}"))
+    if can_upscale:
+        view.add_item(JobButton(UPSCALE, job_id, 1, label="Upscale 2x", emoji="\N{LEFT-POINTING MAGNIFYING GLASS}"))
+    return view

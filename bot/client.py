@@ -1,0 +1,81 @@
+"""The Discord client. Resources come in through the constructor (discord.py's advanced_startup pattern)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import discord
+
+from bot.buttons import JobButton
+from bot.commands import ALL_COMMANDS, ImagineTree
+from bot.config import Config
+from bot.delivery import Delivery
+from bot.submissions import Submissions, TokenLimit
+from bot.worker import Worker
+from db.queue import Queue
+from generation.prompt_params import PromptDefaults
+
+log = logging.getLogger(__name__)
+
+
+class ImagineBot(discord.Client):
+    """Slash commands, buttons, delivery, and (optionally) an embedded worker, on one event loop."""
+
+    def __init__(self, config: Config, queue: Queue, submissions: Submissions, *, worker: Worker | None,
+                 prompt_defaults: PromptDefaults, token_limit: TokenLimit | None = None) -> None:
+        # Only guild events are needed: no message content, no members list (privileged intents stay off).
+        super().__init__(intents=discord.Intents(guilds=True))
+        self.config, self.queue, self.submissions = config, queue, submissions
+        self.worker = worker
+        self.prompt_defaults = prompt_defaults
+        self.token_limit = token_limit
+        self.tree = ImagineTree(self)
+        self.delivery = Delivery(self, queue, config.outputs_dir, poll_seconds=config.queue.poll_seconds,
+                                 max_side=config.generation.max_side)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        if worker is not None:
+            worker.on_finished = lambda job_id: self.delivery.wakeup.set()
+
+    async def setup_hook(self) -> None:
+        """Register buttons and commands, sync them, and start delivery and the embedded worker."""
+        if self.token_limit is not None:
+            await self.token_limit.load()
+        self.add_dynamic_items(JobButton)
+        for command in ALL_COMMANDS:
+            self.tree.add_command(command)
+        if self.config.discord.guild_ids:
+            for guild_id in self.config.discord.guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                await self.tree.sync(guild=guild)
+        else:
+            await self.tree.sync()
+        self._stop.clear()
+        self._tasks.append(asyncio.create_task(self.delivery.run(self._stop), name="delivery"))
+        if self.worker is not None:
+            self._tasks.append(asyncio.create_task(self.worker.run(self._stop), name="worker"))
+
+    def notify_new_job(self) -> None:
+        """Wake the embedded worker at once instead of at its next poll."""
+        if self.worker is not None:
+            self.worker.wakeup.set()
+
+    async def on_ready(self) -> None:
+        """Log who we are once connected."""
+        log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def close(self) -> None:
+        """Stop claiming, let the running job finish or hand it back, then disconnect."""
+        self._stop.set()
+        grace = self.config.worker.shutdown_grace_seconds + 5
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
+            self._tasks.clear()
+        await super().close()

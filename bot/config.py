@@ -1,0 +1,268 @@
+"""The one place that reads configuration files and the environment.
+
+Everything else receives a frozen `Config`. Validation happens here, once, at start, with errors that name the
+bad key and value, so a typo in config.toml fails loudly instead of silently using a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+
+
+class ConfigError(Exception):
+    """The configuration or the environment is unusable; the message names the key and value."""
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """How the bot reaches Discord."""
+
+    token: str | None = None
+    guild_ids: tuple[int, ...] = ()
+    attachment_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
+    api_base: str | None = None
+    gateway_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model generates, and on what device."""
+
+    default: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Defaults for jobs; prompt flags override them per job."""
+
+    width: int = 512
+    height: int = 512
+    steps: int = 25
+    guidance_scale: float = 7.0
+    sampler: str = "default"
+    variation_subtle: float = 0.15
+    variation_strong: float = 0.35
+    refine_strength: float = 0.3
+    img2img_subtle: float = 0.35
+    img2img_strong: float = 0.6
+    max_side: int = 2048
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """Caps checked before an uploaded image is decoded."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """Leases, retries and per-member limits."""
+
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 15.0
+    max_attempts: int = 3
+    poll_seconds: float = 1.0
+    max_active_per_user: int = 5
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Whether `python -m bot` runs a worker, and how it shuts down."""
+
+    embedded: bool = True
+    shutdown_grace_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class PrioritySettings:
+    """Fair-scheduling weights by member id and role id."""
+
+    users: Mapping[int, float] = field(default_factory=dict)
+    roles: Mapping[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the bot and the worker are configured with."""
+
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+    database_url: str = "sqlite+aiosqlite:///data/imagine.db"
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    data_dir: Path = Path("data")
+    priority: PrioritySettings = field(default_factory=PrioritySettings)
+
+    @property
+    def outputs_dir(self) -> Path:
+        """Where each job's images go: outputs/<job_id>/."""
+        return self.data_dir / "outputs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where checked user uploads are kept for their jobs."""
+        return self.data_dir / "uploads"
+
+
+# (min, max) for numeric keys; both inclusive.
+_RANGES: dict[str, tuple[float, float]] = {
+    "generation.width": (64, 2048),
+    "generation.height": (64, 2048),
+    "generation.steps": (1, 150),
+    "generation.guidance_scale": (0.0, 30.0),
+    "generation.variation_subtle": (0.0, 1.0),
+    "generation.variation_strong": (0.0, 1.0),
+    "generation.refine_strength": (0.01, 1.0),
+    "generation.img2img_subtle": (0.01, 1.0),
+    "generation.img2img_strong": (0.01, 1.0),
+    "generation.max_side": (64, 8192),
+    "uploads.max_bytes": (1024, 100 * 1024 * 1024),
+    "uploads.max_pixels": (64 * 64, 16384 * 16384),
+    "queue.lease_seconds": (5, 3600),
+    "queue.heartbeat_seconds": (0.1, 600),
+    "queue.max_attempts": (1, 20),
+    "queue.poll_seconds": (0.01, 60),
+    "queue.max_active_per_user": (1, 1000),
+    "worker.shutdown_grace_seconds": (0, 3600),
+}
+
+
+def _section(raw: Mapping[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+    """Return one [section] as a dict, refusing unknown keys (typos) by name."""
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config: [{name}] must be a table, got {value!r}")
+    for key in value:
+        if key not in allowed:
+            raise ConfigError(f"config: unknown key {name}.{key} (known: {', '.join(sorted(allowed))})")
+    return value
+
+
+def _typed(section: str, cls: type, values: dict[str, Any]) -> Any:
+    """Build a settings dataclass, checking each value's type and range."""
+    out: dict[str, Any] = {}
+    defaults = cls()
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        value, default, key = values[f.name], getattr(defaults, f.name), f"{section}.{f.name}"
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif isinstance(default, str):
+            ok = isinstance(value, str) and value.strip() != ""
+        else:
+            ok = True
+        if not ok:
+            raise ConfigError(f"config: {key} = {value!r} is not a valid {type(default).__name__}")
+        if key in _RANGES:
+            low, high = _RANGES[key]
+            if not low <= value <= high:
+                raise ConfigError(f"config: {key} = {value!r} is out of range ({low:g} to {high:g})")
+        out[f.name] = value
+    return cls(**out)
+
+
+def _id_list(key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, int) and v > 0 for v in value):
+        raise ConfigError(f"config: {key} = {value!r} must be a list of positive integer ids")
+    return tuple(value)
+
+
+def _weights(key: str, value: Any) -> dict[int, float]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config: {key} = {value!r} must be a table of id = weight")
+    out = {}
+    for k, v in value.items():
+        if not str(k).isdigit():
+            raise ConfigError(f"config: {key} has key {k!r}, which is not a Discord id")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.01 <= v <= 100:
+            raise ConfigError(f"config: {key}.{k} = {v!r} must be a weight from 0.01 to 100")
+        out[int(k)] = float(v)
+    return out
+
+
+def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
+    """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
+    known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
+    d = _section(raw, "discord", {"guild_ids", "attachment_hosts"})
+    hosts = d.get("attachment_hosts", list(DiscordSettings.attachment_hosts))
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+        raise ConfigError(f"config: discord.attachment_hosts = {hosts!r} must be a list of host names")
+    discord = DiscordSettings(
+        token=env.get("DISCORD_TOKEN") or None,
+        guild_ids=_id_list("discord.guild_ids", d.get("guild_ids", [])),
+        attachment_hosts=tuple(hosts),
+        api_base=env.get("DISCORD_API_BASE") or None,
+        gateway_url=env.get("DISCORD_GATEWAY_URL") or None,
+    )
+    database = _section(raw, "database", {"url"})
+    url = env.get("DATABASE_URL") or database.get("url", Config.database_url)
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(f"config: database.url = {url!r} is not an SQLAlchemy URL")
+    model = _typed("model", ModelSettings, _section(raw, "model", {"default", "device"}))
+    if env.get("IMAGINE_MODEL"):
+        model = ModelSettings(default=env["IMAGINE_MODEL"], device=model.device)
+    if model.device != "auto" and not (model.device == "cpu" or model.device.startswith(("cuda", "mps"))):
+        raise ConfigError(f"config: model.device = {model.device!r} must be auto, cpu, cuda, cuda:N or mps")
+    generation = _typed("generation", GenerationSettings,
+                        _section(raw, "generation", {f.name for f in fields(GenerationSettings)}))
+    for side in ("width", "height"):
+        if getattr(generation, side) % 8:
+            raise ConfigError(f"config: generation.{side} = {getattr(generation, side)} must be a multiple of 8")
+    data = _section(raw, "data", {"dir"})
+    data_dir = data.get("dir", "data")
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ConfigError(f"config: data.dir = {data_dir!r} must be a folder path")
+    priority = _section(raw, "priority", {"users", "roles"})
+    queue = _typed("queue", QueueSettings, _section(raw, "queue", {f.name for f in fields(QueueSettings)}))
+    if queue.heartbeat_seconds >= queue.lease_seconds:
+        raise ConfigError(f"config: queue.heartbeat_seconds = {queue.heartbeat_seconds:g} must be shorter than "
+                          f"queue.lease_seconds = {queue.lease_seconds:g}")
+    return Config(
+        discord=discord,
+        database_url=url,
+        model=model,
+        generation=generation,
+        uploads=_typed("uploads", UploadSettings, _section(raw, "uploads", {"max_bytes", "max_pixels"})),
+        queue=queue,
+        worker=_typed("worker", WorkerSettings, _section(raw, "worker", {"embedded", "shutdown_grace_seconds"})),
+        data_dir=Path(data_dir),
+        priority=PrioritySettings(users=_weights("priority.users", priority.get("users", {})),
+                                  roles=_weights("priority.roles", priority.get("roles", {}))),
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read config.toml (or --config / IMAGINE_CONFIG) and the environment into a validated Config."""
+    env = os.environ if env is None else env
+    explicit = path is not None or bool(env.get("IMAGINE_CONFIG"))
+    config_path = Path(path if path is not None else env.get("IMAGINE_CONFIG") or DEFAULT_CONFIG_PATH)
+    raw: dict[str, Any] = {}
+    if config_path.exists() or explicit:
+        try:
+            raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config: cannot read {config_path}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config: {config_path} is not valid TOML: {exc}") from None
+    return parse_config(raw, env)

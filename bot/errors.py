@@ -1,0 +1,40 @@
+"""Domain errors the bot shows to members, and the one function that renders any error as user text."""
+
+from __future__ import annotations
+
+import logging
+
+from db.errors import QueueBusy, QueueError
+from generation.errors import GenerationError, PromptError, UploadError
+
+log = logging.getLogger(__name__)
+
+
+class UserError(Exception):
+    """Something the member asked for can't be done; the message says what and why, in their words."""
+
+
+class LimitReached(UserError):
+    """The member already has as many jobs waiting as the server allows."""
+
+
+class UnknownJob(UserError):
+    """A job id or message that doesn't name a job of this server."""
+
+
+def render(error: BaseException) -> str:
+    """Turn any error into the short text a member sees (domain errors verbatim, the rest generically)."""
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, PromptError):
+        return f"Your prompt can't be used: {error}"
+    if isinstance(error, UploadError):
+        return f"That image can't be used: {error}"
+    if isinstance(error, QueueBusy):
+        return "The queue is busy right now and nothing was queued; please try again in a few seconds."
+    if isinstance(error, QueueError):
+        return f"The queue refused the job, and nothing was queued: {error}"
+    if isinstance(error, GenerationError):
+        return str(error)
+    log.error("unexpected error shown to a member", exc_info=error)
+    return "Something went wrong on our side and nothing was queued; the moderators can see the details in the log."

@@ -1,0 +1,176 @@
+"""Turn commands and button clicks into queued jobs: validate, pick seeds, check limits, enqueue once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import Config
+from bot.errors import LimitReached, UnknownJob, UserError
+from db.queue import Enqueued, JobView, NewJob, Queue
+from generation.errors import RequestError
+from generation.refine import img2img_request, refine_request
+from generation.requests import GenerationKind, GenerationRequest, fit_size
+from generation.tokens import check_token_limit, load_tokenizer
+from generation.variations import variation_request
+
+log = logging.getLogger(__name__)
+
+# A1111 seeds are 32-bit; tiles use base_seed + 0..3, so stay 4 below the top.
+MAX_BASE_SEED = 2**32 - 5
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked, where, through which interaction."""
+
+    interaction_id: int
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    role_ids: tuple[int, ...] = ()
+
+
+class TokenLimit:
+    """Checks prompts against the model's own tokenizer (loaded once, without the pipeline)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.tokenizer = None
+
+    async def load(self) -> None:
+        """Load the tokenizer in a thread; if that fails, say so loudly (the worker will then reject long prompts)."""
+        try:
+            self.tokenizer = await asyncio.to_thread(load_tokenizer, self.model)
+        except Exception as exc:  # a missing hub cache must not keep the bot from starting
+            log.error("could not load the tokenizer of %s (%s); prompt length is not checked before queueing",
+                      self.model, exc)
+
+    def __call__(self, prompt: str) -> None:
+        """Raise PromptError when the prompt is longer than the text encoder reads."""
+        if self.tokenizer is not None:
+            check_token_limit(self.tokenizer, prompt)
+
+
+def random_seed() -> int:
+    """A fresh base seed for a grid."""
+    return secrets.randbelow(MAX_BASE_SEED + 1)
+
+
+class Submissions:
+    """Everything that may put a job in the queue goes through here."""
+
+    def __init__(self, queue: Queue, config: Config, *, check_prompt: Callable[[str], None] | None = None,
+                 seed: Callable[[], int] = random_seed) -> None:
+        self.queue, self.config = queue, config
+        self.check_prompt = check_prompt or (lambda prompt: None)
+        self.seed = seed
+
+    # -- building blocks -------------------------------------------------------------------------------------
+    def _priority(self, origin: Origin) -> float:
+        weights = [self.config.priority.users.get(origin.user_id, 1.0)]
+        weights += [self.config.priority.roles[r] for r in origin.role_ids if r in self.config.priority.roles]
+        return max(weights)
+
+    async def _enqueue(self, origin: Origin, kind: str, request: GenerationRequest, *,
+                       parent: JobView | None = None, parent_tile: int | None = None) -> Enqueued:
+        """Check the member's limit, then enqueue exactly once per interaction."""
+        active = await self.queue.count_active(origin.user_id)
+        if active >= self.config.queue.max_active_per_user:
+            raise LimitReached(f"You already have {active} jobs queued or running (the limit is "
+                               f"{self.config.queue.max_active_per_user}); wait for one to finish.")
+        return await self.queue.enqueue(NewJob(
+            interaction_id=origin.interaction_id, user_id=origin.user_id, guild_id=origin.guild_id,
+            channel_id=origin.channel_id, kind=kind, prompt=request.prompt,
+            negative_prompt=request.negative_prompt, params=request.to_dict(), base_seed=request.seeds[0],
+            model=request.model, parent_job_id=parent.id if parent else None, parent_tile=parent_tile,
+            priority=self._priority(origin)))
+
+    async def _parent(self, origin: Origin, job_id: int, tile: int) -> tuple[JobView, GenerationRequest]:
+        """Load a finished job of this server and check the tile exists."""
+        job = await self.queue.get(job_id)
+        if job is None or job.guild_id != origin.guild_id:
+            raise UnknownJob(f"There is no job #{job_id} on this server.")
+        if job.status != "succeeded" or not job.result_dir:
+            raise UserError(f"Job #{job_id} has no images yet (it is {job.status}).")
+        request = GenerationRequest.from_dict(job.params)
+        if not 1 <= tile <= len(request.seeds):
+            raise UserError(f"Job #{job_id} has {len(request.seeds)} image(s); tile {tile} does not exist.")
+        return job, request
+
+    @staticmethod
+    def tile_path(job: JobView, tile: int) -> Path:
+        """The PNG of one tile of a finished job."""
+        return Path(job.result_dir or "") / f"tile-{tile}.png"
+
+    # -- what members can ask for ----------------------------------------------------------------------------
+    async def imagine(self, origin: Origin, request: GenerationRequest) -> Enqueued:
+        """Queue a new grid from an already-parsed request."""
+        self.check_prompt(request.prompt)
+        return await self._enqueue(origin, "imagine", request)
+
+    async def reroll(self, origin: Origin, job_id: int) -> Enqueued:
+        """Same prompt and settings as job_id, new seeds."""
+        parent, request = await self._parent(origin, job_id, 1)
+        base = self.seed()
+        if request.kind is GenerationKind.variation:
+            request = dataclasses.replace(request, variation_seeds=tuple(base + i for i in range(4)))
+        else:
+            request = dataclasses.replace(request, seeds=tuple(base + i for i in range(len(request.seeds))))
+        return await self._enqueue(origin, "reroll", request, parent=parent)
+
+    async def vary(self, origin: Origin, job_id: int, tile: int, strong: bool) -> Enqueued:
+        """Four seed-locked variations of one tile (img2img variations for a single upscaled image)."""
+        parent, request = await self._parent(origin, job_id, tile)
+        g = self.config.generation
+        if request.kind not in (GenerationKind.txt2img, GenerationKind.variation):
+            # An upscaled or uploaded image has no noise of its own to vary: vary it through img2img instead.
+            base = dataclasses.replace(request, seeds=(self.seed(),) * 4)
+            child = img2img_request(base, init_image=str(self.tile_path(parent, tile)),
+                                    image_size=(request.width, request.height),
+                                    strength=g.img2img_strong if strong else g.img2img_subtle,
+                                    max_pixels=g.width * g.height)
+            return await self._enqueue(origin, "img2img", child, parent=parent, parent_tile=tile)
+        child = variation_request(request, tile, strength=g.variation_strong if strong else g.variation_subtle,
+                                  variation_base_seed=self.seed())
+        return await self._enqueue(origin, "variation", child, parent=parent, parent_tile=tile)
+
+    async def upscale(self, origin: Origin, job_id: int, tile: int) -> Enqueued:
+        """One tile, twice the size, refined through img2img."""
+        parent, request = await self._parent(origin, job_id, tile)
+        g = self.config.generation
+        try:
+            child = refine_request(request, tile, init_image=str(self.tile_path(parent, tile)),
+                                   seed=self.seed(), strength=g.refine_strength, max_side=g.max_side)
+        except RequestError as exc:
+            raise UserError(str(exc)) from None
+        return await self._enqueue(origin, "refine", child, parent=parent, parent_tile=tile)
+
+    async def from_upload(self, origin: Origin, image_path: Path, image_size: tuple[int, int], *, upscale: bool,
+                          prompt: str, strength: float) -> Enqueued:
+        """/vary or /upscale on an uploaded image (already checked and saved as PNG)."""
+        g = self.config.generation
+        if not prompt.strip():
+            if not upscale:
+                raise UserError("Say what the image should become: /vary with an image needs a prompt.")
+            prompt = "high quality, detailed"  # a refine keeps the composition; the prompt only guides detail
+        width, height = fit_size(image_size[0], image_size[1], g.width * g.height)
+        source = GenerationRequest(kind=GenerationKind.txt2img, prompt=prompt, seeds=(self.seed(),) * 4,
+                                   width=width, height=height, num_inference_steps=g.steps,
+                                   guidance_scale=g.guidance_scale, sampler=g.sampler, model=self.config.model.default)
+        self.check_prompt(prompt)
+        if upscale:
+            try:
+                child = refine_request(source, 1, init_image=str(image_path), seed=self.seed(), strength=strength,
+                                       max_side=g.max_side)
+            except RequestError as exc:
+                raise UserError(str(exc)) from None
+            return await self._enqueue(origin, "refine", child)
+        child = img2img_request(source, init_image=str(image_path), image_size=image_size, strength=strength,
+                                max_pixels=g.width * g.height)
+        return await self._enqueue(origin, "img2img", child)

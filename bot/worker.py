@@ -1,0 +1,191 @@
+"""The worker loop: claim a job, generate off the event loop, save files, finish it — under a renewed lease.
+
+It composes db (the queue) and generation (the engine) and knows nothing of Discord, so the same loop runs inside
+`python -m bot` and alone on a GPU host as `python -m bot worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from db.queue import JobView, Queue
+from generation.errors import GenerationCancelled, GenerationError, OutOfMemory, PromptError, UploadError
+from generation.requests import GenerationRequest, GenerationResult, Progress
+
+log = logging.getLogger(__name__)
+
+# Errors that another attempt cannot fix: fail the job at once.
+PERMANENT = (PromptError, UploadError, OutOfMemory, GenerationError, ValueError, FileNotFoundError)
+
+
+class Engine(Protocol):
+    """What the worker needs from generation.engine.Engine."""
+
+    def run(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
+            cancel: threading.Event | None = None) -> GenerationResult: ...
+
+
+def default_worker_id() -> str:
+    """host:pid, so operators can tell workers apart in the jobs table."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _RunState:
+    """Shared between the generation thread and the heartbeat task."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.step = 0
+        self.total = 0
+        self.preview_due = False
+        self.preview = None
+        self.lost = False  # the lease went to another worker: record nothing for this claim
+
+
+class Worker:
+    """Claims and runs jobs until told to stop."""
+
+    def __init__(self, queue: Queue, engine_factory: Callable[[], Engine], outputs_dir: Path, *,
+                 worker_id: str | None = None, heartbeat_seconds: float = 15.0, poll_seconds: float = 1.0,
+                 shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None) -> None:
+        self.queue = queue
+        self.engine_factory = engine_factory
+        self.outputs_dir = outputs_dir
+        self.worker_id = worker_id or default_worker_id()
+        self.heartbeat_seconds = heartbeat_seconds
+        self.poll_seconds = poll_seconds
+        self.grace = shutdown_grace_seconds
+        self.on_finished = on_finished
+        self.wakeup = asyncio.Event()
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+
+    def engine(self) -> Engine:
+        """Load the model on first use (in the generation thread: loading takes seconds to minutes)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = self.engine_factory()
+            return self._engine
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; then finish or hand back the running job within the grace period."""
+        released = await self.queue.release_worker(self.worker_id)
+        if released:
+            log.warning("handed back %d job(s) this worker held before a restart", released)
+        while not stop.is_set():
+            await self.queue.reclaim_expired()
+            job = await self.queue.claim(self.worker_id)
+            if job is None:
+                await self._idle(stop)
+                continue
+            await self._run_claimed(job, stop)
+
+    async def run_burst(self) -> int:
+        """Run queued jobs until none is left (for tests and one-off runs); returns how many ran."""
+        done, stop = 0, asyncio.Event()
+        while (job := await self.queue.claim(self.worker_id)) is not None:
+            await self._run_claimed(job, stop)
+            done += 1
+        return done
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        """Wait for "new job", the poll interval, or "stop", whichever comes first."""
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wakeup.wait())]
+        try:
+            await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+            self.wakeup.clear()
+
+    async def _run_claimed(self, job: JobView, stop: asyncio.Event) -> None:
+        """Generate one claimed job with a heartbeat beside it, then record the outcome for its claim token."""
+        state = _RunState()
+        started = time.perf_counter()
+        log.info("job %s claimed (%s, attempt %s)", job.id, job.kind, job.attempts)
+        gen = asyncio.ensure_future(asyncio.to_thread(self._generate, job, state))
+        beat = asyncio.ensure_future(self._heartbeat(job, state, gen))
+        stopper = asyncio.ensure_future(self._stop_after_grace(stop, state, gen))
+        try:
+            result_dir = await asyncio.shield(gen)
+        except GenerationCancelled:
+            if stop.is_set():
+                await self.queue.release(job.id, job.claim_token)
+                log.warning("job %s handed back at shutdown", job.id)
+                return
+            if not state.lost:
+                await self.queue.finish_cancelled(job.id, job.claim_token)
+        except PERMANENT as exc:
+            log.warning("job %s failed: %s", job.id, exc)
+            await self.queue.fail(job.id, job.claim_token, str(exc), retriable=False)
+        except asyncio.CancelledError:
+            state.cancel.set()
+            raise
+        except Exception as exc:  # unknown errors may be transient (driver hiccup, disk): retried with backoff
+            log.exception("job %s raised; it will be retried if attempts remain", job.id)
+            await self.queue.fail(job.id, job.claim_token, f"{type(exc).__name__}: {exc}", retriable=True)
+        else:
+            held = await self.queue.succeed(job.id, job.claim_token, str(result_dir),
+                                            time.perf_counter() - started)
+            if not held:
+                log.warning("job %s finished after its lease was lost; result discarded", job.id)
+        finally:
+            for task in (beat, stopper):
+                task.cancel()
+            await asyncio.gather(beat, stopper, return_exceptions=True)
+        if self.on_finished:
+            self.on_finished(job.id)
+
+    async def _stop_after_grace(self, stop: asyncio.Event, state: _RunState, gen: asyncio.Future) -> None:
+        """On shutdown, give the running job the grace period, then cancel it at the next step."""
+        await stop.wait()
+        try:
+            await asyncio.wait_for(asyncio.shield(gen), timeout=self.grace)
+        except (TimeoutError, Exception):
+            state.cancel.set()
+
+    async def _heartbeat(self, job: JobView, state: _RunState, gen: asyncio.Future) -> None:
+        """Renew the lease and publish progress; stop generation if the job was cancelled or lost."""
+        interval = min(self.heartbeat_seconds, 2.0)  # progress wants ~2 s; the lease only needs heartbeat_seconds
+        while not gen.done():
+            await asyncio.sleep(interval)
+            if state.preview_due and state.preview is not None:
+                state.preview_due = False
+                await asyncio.to_thread(self._save_preview, job, state.preview)
+            beat = await self.queue.heartbeat(job.id, job.claim_token, progress_step=state.step,
+                                              progress_total=state.total)
+            if not beat.held or beat.cancel_requested:
+                state.lost = not beat.held
+                log.warning("job %s %s; stopping it", job.id, "lost its lease" if state.lost else "was cancelled")
+                state.cancel.set()
+
+    def _save_preview(self, job: JobView, image) -> None:
+        folder = self.outputs_dir / str(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "preview.tmp.jpg"
+        image.convert("RGB").save(tmp, "JPEG", quality=80)
+        tmp.replace(folder / "preview.jpg")
+
+    def _generate(self, job: JobView, state: _RunState) -> Path:
+        """In a thread: run the engine, then write tiles and grid (PNG encoding is slow: never on the loop)."""
+        from generation.outputs import write_outputs
+
+        request = GenerationRequest.from_dict(job.params)
+
+        def on_progress(progress: Progress) -> None:
+            state.step, state.total = progress.step, progress.total
+            if progress.preview is not None:
+                state.preview, state.preview_due = progress.preview, True
+
+        result = self.engine().run(request, on_progress=on_progress, cancel=state.cancel)
+        out_dir = self.outputs_dir / str(job.id)
+        write_outputs(result, out_dir)
+        return out_dir

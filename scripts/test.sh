@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite on a fresh machine: a virtualenv, the CPU build of torch, the project with
+# its test extras, a local PostgreSQL for the queue tests, then pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+# torch first and pinned: 2.13.0 is the CPU build these machines carry; an unpinned torch pulls gigabytes of CUDA.
+.venv/bin/pip install --quiet torch==2.13.0
+.venv/bin/pip install --quiet -e '.[test]'
+
+# The queue tests run on SQLite and on a real PostgreSQL (trust auth on 127.0.0.1:5432, database "test").
+if [ -z "${TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/null; then
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    if pg_isready -q -h 127.0.0.1 -p 5432; then
+        export TEST_POSTGRES_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    fi
+fi
+
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,62 @@
+"""Config: defaults, overrides from the environment, and errors that name the bad key and value."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_shipped_config_toml_is_valid_and_matches_defaults() -> None:
+    """The documented config.toml loads and says exactly what the code's defaults are."""
+    assert load_config(ROOT / "config.toml", env={}) == Config()
+
+
+def test_environment_overrides_database_and_model() -> None:
+    """DATABASE_URL, IMAGINE_MODEL, DISCORD_* come from the environment."""
+    config = parse_config({}, {"DATABASE_URL": "postgresql+asyncpg://u@h/db", "IMAGINE_MODEL": "/models/x",
+                               "DISCORD_TOKEN": "t", "DISCORD_API_BASE": "http://127.0.0.1:1/api/v10",
+                               "DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/"})
+    assert config.database_url == "postgresql+asyncpg://u@h/db"
+    assert config.model.default == "/models/x"
+    assert config.discord.token == "t"
+    assert config.discord.api_base == "http://127.0.0.1:1/api/v10"
+    assert config.discord.gateway_url == "ws://127.0.0.1:1/"
+
+
+def test_imagine_config_picks_another_file(tmp_path: Path) -> None:
+    """IMAGINE_CONFIG names the file to read."""
+    path = tmp_path / "other.toml"
+    path.write_text("[generation]\nsteps = 9\n")
+    assert load_config(env={"IMAGINE_CONFIG": str(path)}).generation.steps == 9
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ({"generation": {"steps": 0}}, "generation.steps = 0 is out of range"),
+    ({"generation": {"stpes": 3}}, "unknown key generation.stpes"),
+    ({"generation": {"width": "big"}}, "generation.width = 'big' is not a valid int"),
+    ({"generation": {"width": 500}}, "generation.width = 500 must be a multiple of 8"),
+    ({"queue": {"lease_seconds": 10, "heartbeat_seconds": 20}}, "queue.heartbeat_seconds = 20"),
+    ({"worker": {"embedded": "yes"}}, "worker.embedded = 'yes' is not a valid bool"),
+    ({"priority": {"users": {"abc": 2}}}, "priority.users has key 'abc'"),
+    ({"priority": {"roles": {"12": 1000}}}, "priority.roles.12 = 1000"),
+    ({"discord": {"guild_ids": ["x"]}}, "discord.guild_ids = ['x']"),
+    ({"model": {"device": "tpu"}}, "model.device = 'tpu'"),
+    ({"nonsense": {}}, "unknown section [nonsense]"),
+])
+def test_bad_values_name_key_and_value(toml: dict, message: str) -> None:
+    """Every invalid setting is refused with its key and value in the message."""
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_config(toml, {})
+
+
+def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
+    """A missing or broken explicit config file is one clear error, not a traceback."""
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml", env={})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[generation\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken, env={})

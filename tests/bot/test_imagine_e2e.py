@@ -1,0 +1,85 @@
+"""/imagine end to end: the real discord.py bot, the fake Discord, a SQLite queue and the tiny diffusers model."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from generation.metadata import parse_infotext
+from tests.bot.conftest import TILE, BotRunner, custom_ids, image_of, is_result, wait_result
+
+
+async def test_imagine_posts_a_grid_with_nine_buttons(runner: BotRunner) -> None:
+    """/imagine is acknowledged within 3 s, then one message with a 2x-tile PNG grid and U/V/re-roll buttons."""
+    fake = runner.fake
+    mark = fake.mark()
+    inter = await fake.invoke_slash("imagine", {"prompt": "a lighthouse at dusk"}, user_id=fake.users[0])
+    ack = await inter.wait_response(timeout=3)
+    assert ack.elapsed_s < 3
+    assert ack.ephemeral and "Queued as job #" in ack.content and "position 1" in ack.content
+    result = await wait_result(fake, mark)
+    grid = image_of(result)
+    assert grid.format == "PNG" and grid.size == (2 * TILE, 2 * TILE)
+    assert "a lighthouse at dusk" in result.content and f"<@{fake.users[0]}>" in result.content
+    job_id = int(custom_ids(result)[0].split(":")[2])
+    assert custom_ids(result) == [*(f"imagine:u:{job_id}:{t}" for t in range(1, 5)), f"imagine:r:{job_id}:0",
+                                  *(f"imagine:v:{job_id}:{t}" for t in range(1, 5))]
+    assert [m for m in fake.channel_messages() if is_result(m)] == [result]
+
+
+async def test_grid_png_carries_parameters_of_each_tile(runner: BotRunner) -> None:
+    """The posted grid and the saved tiles carry A1111 parameters with the tile seeds S..S+3."""
+    fake = runner.fake
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "red fox --seed 1234 --no blur"})
+    result = await wait_result(fake, mark)
+    info = parse_infotext(image_of(result).info["parameters"])
+    assert (info.prompt, info.negative_prompt, info.seed) == ("red fox", "blur", 1234)
+    job_id = int(custom_ids(result)[0].split(":")[2])
+    folder = runner.config.outputs_dir / str(job_id)
+    seeds = []
+    for tile in range(1, 5):
+        with Image.open(folder / f"tile-{tile}.png") as image:
+            seeds.append(parse_infotext(image.info["parameters"]).seed)
+    assert seeds == [1234, 1235, 1236, 1237]
+
+
+async def test_reroll_makes_a_new_grid_with_new_seeds(runner: BotRunner) -> None:
+    """Clicking 🔄 queues the same prompt with different seeds and posts a second grid."""
+    fake = runner.fake
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "a castle"})
+    first = await wait_result(fake, mark)
+    reroll = next(c for c in custom_ids(first) if c.startswith("imagine:r:"))
+    mark = fake.mark()
+    click = await fake.click(first.id, reroll, user_id=fake.users[1])
+    assert (await click.wait_response(timeout=3)).ephemeral
+    second = await wait_result(fake, mark)
+    one, two = (parse_infotext(image_of(m).info["parameters"]) for m in (first, second))
+    assert one.prompt == two.prompt == "a castle"
+    assert one.seed != two.seed
+    assert "re-roll of" in second.content
+
+
+async def test_buttons_work_after_a_restart(runner: BotRunner) -> None:
+    """A button on a message posted before the bot restarted still queues and delivers its job."""
+    fake = runner.fake
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "a tree"})
+    old = await wait_result(fake, mark)
+    await runner.restart()
+    mark = fake.mark()
+    click = await fake.click(old.id, next(c for c in custom_ids(old) if c.startswith("imagine:r:")))
+    assert "Queued as job #" in (await click.wait_response(timeout=3)).content
+    await wait_result(fake, mark)
+
+
+async def test_bad_prompts_get_an_ephemeral_error_and_queue_nothing(runner: BotRunner) -> None:
+    """Empty prompts, unknown flags and over-long prompts are refused privately; no job is stored."""
+    fake = runner.fake
+    long_prompt = " ".join(["lighthouse"] * 120)
+    for prompt, needle in [("   ", "empty"), ("a cat --frobnicate 3", "--frobnicate"),
+                           ("a cat --ar 99:1", "--ar"), (long_prompt, "tokens")]:
+        inter = await fake.invoke_slash("imagine", {"prompt": prompt})
+        reply = await inter.wait_response(timeout=3)
+        assert reply.ephemeral and needle in reply.content, (prompt, reply.content)
+    assert await runner.bot.queue.counts() == {} or sum((await runner.bot.queue.counts()).values()) == 0
