@@ -23,6 +23,7 @@ from bot.config import (
 )
 from tests.fakediscord.fixtures import discord_at_fake, fake_discord  # noqa: F401
 from tests.fakediscord.messages import Message
+from tests.fakediscord.openapi_check import check_requests, check_responses
 from tests.fakediscord.pointing import running
 from tests.fakediscord.server import FakeDiscord
 
@@ -85,6 +86,9 @@ async def runner(discord_at_fake: FakeDiscord, tmp_path: Path, tiny_model_dir: P
         yield bot_runner
     finally:
         await bot_runner.stop()
+    # Every request the bot made, and every answer the fake gave, must match Discord's published OpenAPI spec.
+    assert check_requests(discord_at_fake.requests) == []
+    assert check_responses(discord_at_fake.requests) == []
 
 
 @pytest.fixture
