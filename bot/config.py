@@ -26,6 +26,7 @@ class DiscordSettings:
 
     token: str | None = None
     guild_ids: tuple[int, ...] = ()
+    channel_ids: tuple[int, ...] = ()
     attachment_hosts: tuple[str, ...] = ("cdn.discordapp.com", "media.discordapp.net")
     api_base: str | None = None
     gateway_url: str | None = None
@@ -204,13 +205,14 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
-    d = _section(raw, "discord", {"guild_ids", "attachment_hosts"})
+    d = _section(raw, "discord", {"guild_ids", "channel_ids", "attachment_hosts"})
     hosts = d.get("attachment_hosts", list(DiscordSettings.attachment_hosts))
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
         raise ConfigError(f"config: discord.attachment_hosts = {hosts!r} must be a list of host names")
     discord = DiscordSettings(
         token=env.get("DISCORD_TOKEN") or None,
         guild_ids=_id_list("discord.guild_ids", d.get("guild_ids", [])),
+        channel_ids=_id_list("discord.channel_ids", d.get("channel_ids", [])),
         attachment_hosts=tuple(hosts),
         api_base=env.get("DISCORD_API_BASE") or None,
         gateway_url=env.get("DISCORD_GATEWAY_URL") or None,

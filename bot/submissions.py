@@ -79,7 +79,11 @@ class Submissions:
 
     async def _enqueue(self, origin: Origin, kind: str, request: GenerationRequest, *,
                        parent: JobView | None = None, parent_tile: int | None = None) -> Enqueued:
-        """Check the member's limit, then enqueue exactly once per interaction."""
+        """Check the channel and the member's limit, then enqueue exactly once per interaction."""
+        allowed = self.config.discord.channel_ids
+        if allowed and origin.channel_id not in allowed:
+            where = ", ".join(f"<#{channel}>" for channel in allowed)
+            raise UserError(f"Images are made only in {where}; nothing was queued.")
         active = await self.queue.count_active(origin.user_id)
         if active >= self.config.queue.max_active_per_user:
             raise LimitReached(f"You already have {active} jobs queued or running (the limit is "

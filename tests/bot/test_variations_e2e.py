@@ -115,14 +115,25 @@ async def test_bad_uploads_are_refused_before_queueing(runner: BotRunner, name: 
     assert sum((await runner.bot.queue.counts()).values()) == 0
 
 
-async def test_clicks_on_another_servers_job_are_refused(runner: BotRunner) -> None:
-    """A custom_id naming a job that doesn't exist here answers privately and queues nothing."""
-    parent, job_id = await _grid(runner)
-    await runner.bot.queue.counts()
-    before = sum((await runner.bot.queue.counts()).values())
-    click = await runner.fake.click(parent.id, f"imagine:v:{job_id}:2")
-    await click.wait_response(timeout=3)
-    assert sum((await runner.bot.queue.counts()).values()) == before + 1
+async def test_unknown_job_is_refused_privately(runner: BotRunner) -> None:
+    """/vary on a job id that this server never had answers privately and queues nothing."""
     inter = await runner.fake.invoke_slash("vary", {"job": "987654", "tile": 1})
     reply = await inter.wait_response(timeout=3)
     assert reply.ephemeral and "no job #987654" in reply.content
+    assert sum((await runner.bot.queue.counts()).values()) == 0
+
+
+async def test_commands_and_buttons_respect_the_allowed_channels(runner: BotRunner) -> None:
+    """With discord.channel_ids set, /imagine and clicks elsewhere answer privately and queue nothing."""
+    from dataclasses import replace
+
+    parent, job_id = await _grid(runner)
+    runner.config = replace(runner.config, discord=replace(runner.config.discord,
+                                                             channel_ids=(runner.fake.other_channel_id,)))
+    await runner.restart()
+    before = sum((await runner.bot.queue.counts()).values())
+    inter = await runner.fake.invoke_slash("imagine", {"prompt": "a cat"})
+    assert "only in" in (await inter.wait_response(timeout=3)).content
+    click = await runner.fake.click(parent.id, f"imagine:v:{job_id}:1")
+    assert "only in" in (await click.wait_response(timeout=3)).content
+    assert sum((await runner.bot.queue.counts()).values()) == before
