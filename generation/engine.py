@@ -1,0 +1,166 @@
+"""The Engine: one loaded model that turns GenerationRequests into images. Blocking; run it in a thread."""
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from generation import metadata, pipelines
+from generation.errors import GenerationError, OutOfMemory
+from generation.progress import StepReporter
+from generation.refine import load_init_image
+from generation.requests import (
+    GenerationKind,
+    GenerationRequest,
+    GenerationResult,
+    Progress,
+)
+from generation.samplers import make_scheduler
+from generation.tokens import check_token_limit, count_tokens
+from generation.variations import initial_noise
+
+
+class Engine:
+    """A text-to-image pipeline (and an image-to-image one sharing its weights), loaded once from safetensors.
+
+    `upscaler` optionally names a diffusers 2x latent upscaler used by refine requests before their img2img pass;
+    without it (the default) refines resize with Lanczos and need no extra weights.
+    """
+
+    def __init__(self, model: str, device: str | None = None, dtype: Any = None, upscaler: str | None = None) -> None:
+        self.model = model
+        self.upscaler = upscaler
+        self._upscaler_pipe: Any = None
+        self.device = pipelines.pick_device(device)
+        self.dtype = pipelines.pick_dtype(self.device, dtype)
+        self.pipe = pipelines.load_text2img(model, self.device, self.dtype)
+        self._default_scheduler = self.pipe.scheduler
+        # Built now, while the model's own scheduler is in place; it shares every weight with `pipe`.
+        self.img2img = pipelines.img2img_from(self.pipe)
+        self._lock = threading.Lock()  # one run at a time: runs swap schedulers and conv padding
+
+    def count_tokens(self, prompt: str) -> int:
+        """Tokens the text encoder sees for `prompt`, start and end included."""
+        return count_tokens(self.pipe.tokenizer, prompt)
+
+    def check_token_limit(self, prompt: str) -> int:
+        """The token count of `prompt`; PromptError when the text encoder would truncate it."""
+        return check_token_limit(self.pipe.tokenizer, prompt)
+
+    def run(
+        self,
+        request: GenerationRequest,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        """Generate `request`'s images (one per seed) in one batched call; raise GenerationCancelled if cancelled."""
+        # 1. Record which model made the images.
+        if request.model and request.model != self.model:
+            raise GenerationError(f"request is for model {request.model!r} but this engine holds {self.model!r}")
+        request = dataclasses.replace(request, model=self.model)
+        reporter = StepReporter(on_progress, cancel)
+        reporter.check_cancelled(0)
+        with self._lock:
+            # 2. Pick the pipeline and sampler for this kind of request.
+            pipe = self.img2img if request.kind in (GenerationKind.refine, GenerationKind.img2img) else self.pipe
+            pipe.scheduler = make_scheduler(request.sampler, self._default_scheduler)
+            # 3. Denoise and decode, with circular padding while tiling is asked for.
+            try:
+                with pipelines.seamless_tiling(pipe, request.tiling):
+                    images = self._generate_with_retry(pipe, request, reporter)
+            finally:
+                pipe.scheduler = self._default_scheduler
+        # 4. Describe every image.
+        upscaler = self.upscaler or "Lanczos"
+        infotexts = [metadata.infotext(request, index, upscaler) for index in range(request.num_images)]
+        return GenerationResult(images=images, infotexts=infotexts, request=request)
+
+    def _generate_with_retry(self, pipe: Any, request: GenerationRequest, reporter: StepReporter) -> list[Any]:
+        """All images in one call; after out-of-memory, once more one image per call with a low-memory VAE."""
+        import torch
+
+        # 1. The fast path: the whole batch at once.
+        try:
+            return self._generate(pipe, request, reporter, split=False)
+        except torch.cuda.OutOfMemoryError:
+            pass  # leave the except block first, so the failed attempt's tensors can be freed
+        # 2. Free the cache and retry with the batch split, VAE sliced and tiled.
+        pipelines.free_accelerator_memory()
+        try:
+            with pipelines.low_memory_vae(pipe):
+                return self._generate(pipe, request, reporter, split=True)
+        except torch.cuda.OutOfMemoryError as error:
+            reason = str(error).splitlines()[0] if str(error) else "out of memory"
+        pipelines.free_accelerator_memory()
+        raise OutOfMemory(
+            f"out of accelerator memory for {request.num_images} image(s) at {request.width}x{request.height}, "
+            f"even one image at a time with VAE tiling ({reason}); try a smaller size"
+        )
+
+    def _generate(self, pipe: Any, request: GenerationRequest, reporter: StepReporter, split: bool) -> list[Any]:
+        """Run the pipeline once for the batch, or once per image when `split`; fresh generators every time."""
+        calls = self._pipeline_calls(request, split)
+        images = []
+        for index, kwargs in enumerate(calls):
+            reporter.start_call(index, len(calls))
+            images.extend(self._call_pipeline(pipe, kwargs | {"callback_on_step_end": reporter}))
+        return images
+
+    def _call_pipeline(self, pipe: Any, kwargs: dict[str, Any]) -> list[Any]:
+        """One diffusers call (tests replace this to inject out-of-memory errors)."""
+        return pipe(**kwargs).images
+
+    def _init_image(self, request: GenerationRequest) -> Any:
+        """The img2img start image: the file resized with Lanczos, or for a refine, the upscaler model's output."""
+        if request.kind != GenerationKind.refine or not self.upscaler:
+            return load_init_image(request.init_image, request.width, request.height)
+        import torch
+        from PIL import Image
+
+        # 1. The tile at its own size, 2x through the upscaler model, seeded by the refine's seed.
+        if self._upscaler_pipe is None:
+            self._upscaler_pipe = pipelines.load_upscaler(self.upscaler, self.device, self.dtype)
+        with Image.open(request.init_image) as opened:
+            tile = opened.convert("RGB")
+        upscaled = self._upscaler_pipe(
+            prompt=request.prompt, image=tile, num_inference_steps=20, guidance_scale=0.0,
+            generator=torch.Generator("cpu").manual_seed(request.seeds[0]),
+        ).images[0]
+        # 2. Fit to the requested size when the scale was not 2x.
+        if upscaled.size != (request.width, request.height):
+            upscaled = upscaled.resize((request.width, request.height), Image.Resampling.LANCZOS)
+        return upscaled
+
+    def _pipeline_calls(self, request: GenerationRequest, split: bool) -> list[dict[str, Any]]:
+        """Keyword arguments of each pipeline call for `request`: one call, or one per image when `split`."""
+        # 1. Arguments shared by every kind.
+        common = {
+            "num_inference_steps": request.num_inference_steps,
+            "guidance_scale": request.guidance_scale,
+            "callback_on_step_end_tensor_inputs": ["latents"],
+            "output_type": "pil",
+        }
+        n = request.num_images
+        prompts, negatives = [request.prompt] * n, [request.negative_prompt] * n
+        # 2. Image-to-image: the init image per output, each with its own seed's generator.
+        if request.kind in (GenerationKind.refine, GenerationKind.img2img):
+            import torch
+
+            init = self._init_image(request)
+            generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
+            per_image = {"prompt": prompts, "negative_prompt": negatives, "image": [init] * n, "generator": generators}
+            extra = common | {"strength": request.strength}
+        # 3. From noise: our own initial latents (seeds, chain and variation seeds blended) and generators.
+        else:
+            unet_channels = self.pipe.unet.config.in_channels
+            scale = self.pipe.vae_scale_factor
+            shape = (1, unet_channels, request.height // scale, request.width // scale)
+            latents, generators = initial_noise(request, shape, self.dtype)
+            per_image = {
+                "prompt": prompts, "negative_prompt": negatives,
+                "latents": latents.to(self.device), "generator": generators,
+            }
+            extra = common | {"height": request.height, "width": request.width}
+        if not split:
+            return [per_image | extra]
+        return [{key: value[i:i + 1] for key, value in per_image.items()} | extra for i in range(n)]

@@ -1,0 +1,155 @@
+"""Loading diffusers pipelines safely (safetensors only) and switching their per-run settings.
+
+torch and diffusers are imported inside the functions, so importing this module stays cheap.
+"""
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from generation.errors import ModelNotFound, UnsafeModelError
+
+# Pickle formats can execute code when loaded; we only ever load safetensors.
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
+WEIGHT_SUFFIXES = (*PICKLE_SUFFIXES, ".safetensors")
+
+
+def check_model_source(model: str) -> None:
+    """Raise UnsafeModelError naming the file if `model` is, or a folder of it holds only, pickle weights."""
+    path = Path(model).expanduser()
+    # 1. A single checkpoint file.
+    if path.is_file():
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            raise UnsafeModelError(f"refusing pickle checkpoint {path}: convert it to a diffusers safetensors folder")
+        raise ModelNotFound(f"{path} is a single file; pass a diffusers folder (save_pretrained) or a hub id")
+    if not path.is_dir():
+        if model.startswith(("/", ".", "~")):
+            raise ModelNotFound(f"model folder {model} does not exist")
+        return  # a hub id: from_pretrained(use_safetensors=True) refuses pickle-only repositories itself
+    # 2. A folder: every folder holding weights must hold safetensors.
+    if not (path / "model_index.json").is_file():
+        raise ModelNotFound(f"{path} has no model_index.json; it is not a diffusers pipeline folder")
+    for folder in [path, *sorted(p for p in path.iterdir() if p.is_dir())]:
+        weights = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in WEIGHT_SUFFIXES)
+        pickles = [p for p in weights if p.suffix.lower() in PICKLE_SUFFIXES]
+        if pickles and len(pickles) == len(weights):
+            raise UnsafeModelError(f"refusing pickle weights {pickles[0]}: only safetensors are loaded")
+
+
+def pick_device(device: str | None) -> str:
+    """`device`, else "cuda" when available, else "cpu"."""
+    import torch
+
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(device: str, dtype: Any) -> Any:
+    """`dtype` (a torch.dtype or its name), else float16 on CUDA and float32 elsewhere."""
+    import torch
+
+    if dtype is None:
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    if isinstance(dtype, str):
+        name = dtype.removeprefix("torch.")
+        if name not in ("float16", "bfloat16", "float32"):
+            raise ValueError(f"unknown dtype {dtype!r}; use float16, bfloat16 or float32")
+        return getattr(torch, name)
+    return dtype
+
+
+def load_text2img(model: str, device: str, dtype: Any) -> Any:
+    """A text-to-image pipeline from a hub id or local folder, safetensors only, on `device`."""
+    from diffusers import AutoPipelineForText2Image
+
+    # 1. Refuse pickles before anything is read.
+    check_model_source(model)
+    # 2. Load; use_safetensors=True makes diffusers fail rather than fall back to .bin files.
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(model, **dtype_argument(dtype), use_safetensors=True)
+    except OSError as error:
+        raise ModelNotFound(f"cannot load model {model!r}: {error}") from error
+    # 3. Our noise, previews and tiling assume a UNet denoiser with 4-channel VAE latents (SD 1.x/2.x, SDXL).
+    if getattr(pipe, "unet", None) is None:
+        raise ModelNotFound(f"{model} is a {type(pipe).__name__}; only UNet pipelines (SD 1.x/2.x, SDXL) are supported")
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def dtype_argument(dtype: Any) -> dict[str, Any]:
+    """diffusers renamed `torch_dtype` to `dtype` (0.42 warns about the old name); pass the one it expects."""
+    import diffusers
+
+    major, minor = (int(part) for part in re.findall(r"\d+", diffusers.__version__)[:2])
+    if (major, minor) >= (0, 42):
+        return {"dtype": dtype}
+    return {"torch_dtype": dtype}
+
+
+def img2img_from(pipe: Any) -> Any:
+    """An image-to-image pipeline sharing `pipe`'s weights (from_pipe: nothing is loaded twice)."""
+    from diffusers import AutoPipelineForImage2Image
+
+    img2img = AutoPipelineForImage2Image.from_pipe(pipe)
+    img2img.set_progress_bar_config(disable=True)
+    return img2img
+
+
+def load_upscaler(model: str, device: str, dtype: Any) -> Any:
+    """A diffusers 2x latent upscaler (e.g. stabilityai/sd-x2-latent-upscaler), safetensors only."""
+    from diffusers import StableDiffusionLatentUpscalePipeline
+
+    check_model_source(model)
+    try:
+        pipe = StableDiffusionLatentUpscalePipeline.from_pretrained(
+            model, **dtype_argument(dtype), use_safetensors=True
+        )
+    except OSError as error:
+        raise ModelNotFound(f"cannot load upscaler {model!r}: {error}") from error
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@contextlib.contextmanager
+def seamless_tiling(pipe: Any, enabled: bool) -> Iterator[None]:
+    """While active, every Conv2d of the UNet and VAE pads circularly, so images wrap at their edges."""
+    import torch
+
+    if not enabled:
+        yield
+        return
+    convs = [m for model in (pipe.unet, pipe.vae) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    saved = [conv.padding_mode for conv in convs]
+    for conv in convs:
+        conv.padding_mode = "circular"
+    try:
+        yield
+    finally:
+        for conv, mode in zip(convs, saved):
+            conv.padding_mode = mode
+
+
+@contextlib.contextmanager
+def low_memory_vae(pipe: Any) -> Iterator[None]:
+    """While active, the VAE decodes image by image and in tiles (used when retrying after out-of-memory)."""
+    pipe.vae.enable_slicing()
+    pipe.vae.enable_tiling()
+    try:
+        yield
+    finally:
+        pipe.vae.disable_tiling()
+        pipe.vae.disable_slicing()
+
+
+def free_accelerator_memory() -> None:
+    """Return cached CUDA memory to the driver (no-op without CUDA)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

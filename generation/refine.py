@@ -1,0 +1,100 @@
+"""Image-to-image requests: U (refine/upscale) of a grid tile, and prompts with an uploaded init image.
+
+A refine resizes the parent tile 2x with Lanczos and runs img2img at a low strength with its own seed, so it adds
+detail without changing the composition. Builders here are pure; PIL is imported only to prepare an init image.
+"""
+
+import dataclasses
+from typing import Any
+
+from generation.errors import RequestError
+from generation.requests import (
+    ASPECT_LIMIT,
+    MAX_SEED,
+    GenerationKind,
+    GenerationRequest,
+    fit_size,
+)
+
+REFINE_STRENGTH = 0.3
+IMG2IMG_STRENGTH = 0.6
+
+
+def refine_request(
+    parent: GenerationRequest,
+    tile: int,
+    init_image: str,
+    seed: int,
+    scale: int = 2,
+    strength: float = REFINE_STRENGTH,
+    max_side: int = 2048,
+) -> GenerationRequest:
+    """One image: `parent`'s tile (its file at `init_image`) resized `scale`x and refined with `seed`."""
+    # 1. Which tile, and how big the result would be.
+    if not 1 <= tile <= parent.num_images:
+        raise RequestError(f"tile must be from 1 to {parent.num_images}, got {tile!r}")
+    if scale not in (1, 2, 3, 4):
+        raise RequestError(f"scale must be 1, 2, 3 or 4, got {scale!r}")
+    width, height = parent.width * scale, parent.height * scale
+    if max(width, height) > max_side:
+        raise RequestError(
+            f"refined size {width}x{height} is over the limit of {max_side} pixels per side "
+            f"(tile {parent.width}x{parent.height}, scale {scale})"
+        )
+    if not 0 <= seed <= MAX_SEED:
+        raise RequestError(f"seed must be from 0 to {MAX_SEED}, got {seed!r}")
+    # 2. Same prompt and sampling, a fresh seed, no variation noise (img2img draws its own).
+    return dataclasses.replace(
+        parent,
+        kind=GenerationKind.refine,
+        seeds=(seed,),
+        variation_seeds=(),
+        variation_strength=0.0,
+        variation_chain=(),
+        init_image=init_image,
+        strength=strength,
+        width=width,
+        height=height,
+        chaos=None,
+    )
+
+
+def img2img_request(
+    base: GenerationRequest,
+    init_image: str,
+    image_size: tuple[int, int],
+    strength: float = IMG2IMG_STRENGTH,
+    max_pixels: int = 512 * 512,
+) -> GenerationRequest:
+    """`base` (a txt2img request from the user's prompt) redone from an uploaded image with the upload's aspect."""
+    image_width, image_height = image_size
+    if not (image_width > 0 and image_height > 0 and 1 / ASPECT_LIMIT <= image_width / image_height <= ASPECT_LIMIT):
+        raise RequestError(
+            f"image is {image_width}x{image_height}; its sides must be within 1:{ASPECT_LIMIT} to {ASPECT_LIMIT}:1"
+        )
+    width, height = fit_size(image_width, image_height, max_pixels)
+    first_seed = base.seeds[0]
+    return dataclasses.replace(
+        base,
+        kind=GenerationKind.img2img,
+        seeds=tuple(first_seed + offset for offset in range(base.num_images)),  # a --chaos base repeats one seed
+        variation_seeds=(),
+        variation_strength=0.0,
+        variation_chain=(),
+        init_image=init_image,
+        strength=strength,
+        width=width,
+        height=height,
+        chaos=None,
+    )
+
+
+def load_init_image(path: str, width: int, height: int) -> Any:
+    """The init image at `path` as RGB, resized to width x height with Lanczos when its size differs."""
+    from PIL import Image
+
+    with Image.open(path) as opened:
+        image = opened.convert("RGB")
+    if image.size != (width, height):
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+    return image
