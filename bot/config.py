@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from generation.samplers import SAMPLER_NAMES
+
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
 
@@ -228,6 +230,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError(f"config: model.device = {model.device!r} must be auto, cpu, cuda, cuda:N or mps")
     generation = _typed("generation", GenerationSettings,
                         _section(raw, "generation", {f.name for f in fields(GenerationSettings)}))
+    if generation.sampler not in SAMPLER_NAMES:
+        raise ConfigError(f"config: generation.sampler = {generation.sampler!r} must be one of {', '.join(SAMPLER_NAMES)}")
     for side in ("width", "height"):
         if getattr(generation, side) % 8:
             raise ConfigError(f"config: generation.{side} = {getattr(generation, side)} must be a multiple of 8")
