@@ -109,8 +109,7 @@ class Delivery:
                 continue
             ids = [c.custom_id for row in message.components for c in getattr(row, "children", [])
                    if getattr(c, "custom_id", None)]
-            if any(button_part in cid for cid in ids) or (marker in message.content and not ids and
-                                                          "failed" in message.content):
+            if any(button_part in cid for cid in ids) or (not ids and message.content == outcome_text(job)):
                 return message
         return None
 
@@ -126,9 +125,7 @@ class Delivery:
         if job.status == "succeeded":
             message = await self._post_result(channel, job)
         else:
-            reason = job.error or job.status
-            message = await channel.send(f"{headline(job)} failed: {discord.utils.escape_markdown(reason)}",
-                                         allowed_mentions=discord.AllowedMentions(users=True))
+            message = await channel.send(outcome_text(job), allowed_mentions=discord.AllowedMentions(users=True))
         await self.queue.mark_delivered(job.id, message.id)
         self._not_before.pop(job.id, None)
         await self._drop_status(channel, job)
@@ -184,6 +181,13 @@ class Delivery:
             except discord.HTTPException as exc:
                 log.warning("status update for job %s failed: %s", job.id, exc)
             self._last_edit[job.id] = (now, job.progress_step)
+
+
+def outcome_text(job: JobView) -> str:
+    """What a member reads when a job ends without images: failed (with the reason) or cancelled."""
+    if job.status == "cancelled":
+        return f"{headline(job)} was cancelled."
+    return f"{headline(job)} failed: {discord.utils.escape_markdown(job.error or 'unknown error')}"
 
 
 def progress_text(job: JobView) -> str:

@@ -40,3 +40,23 @@ async def test_status_message_shows_progress_then_gives_way_to_the_result(runner
     assert previews > 0
     assert result.id > status.id
     assert fake.rate_limit_hits == []
+
+
+async def test_cancel_stops_a_running_job_and_says_so(runner: BotRunner) -> None:
+    """/cancel on a running job stops it at the next step; the channel reads "was cancelled", no grid follows."""
+    runner.config = replace(runner.config, generation=replace(runner.config.generation, steps=100))
+    await runner.restart()
+    fake = runner.fake
+    mark = fake.mark()
+    inter = await fake.invoke_slash("imagine", {"prompt": "a long night"})
+    job_id = int((await inter.wait_response(timeout=3)).content.split("#")[1].split(":")[0])
+    await until(lambda: any("steps)" in m.content for m in fake.channel_messages()), timeout=120)
+    other = await fake.invoke_slash("cancel", {"job": job_id}, user_id=fake.users[1])
+    assert "not yours" in (await other.wait_response(timeout=3)).content
+    mine = await fake.invoke_slash("cancel", {"job": job_id})
+    assert "being stopped" in (await mine.wait_response(timeout=3)).content
+    notice = await fake.wait_for_message(predicate=lambda m: m.content.endswith("was cancelled."), after=mark,
+                                         timeout=60)
+    assert f"(job #{job_id})" in notice.content
+    assert (await runner.bot.queue.get(job_id)).status == "cancelled"
+    assert not [m for m in fake.channel_messages() if is_result(m)]

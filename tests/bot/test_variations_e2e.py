@@ -16,7 +16,11 @@ async def _grid(runner: BotRunner, prompt: str = "a lighthouse --seed 99"):
     mark = runner.fake.mark()
     await runner.fake.invoke_slash("imagine", {"prompt": prompt})
     message = await wait_result(runner.fake, mark)
-    return message, int(custom_ids(message)[0].split(":")[2])
+    job_id = int(custom_ids(message)[0].split(":")[2])
+    async with asyncio.timeout(10):  # the message exists a moment before the bot records its id
+        while (await runner.bot.queue.get(job_id)).result_message_id != message.id:
+            await asyncio.sleep(0.02)
+    return message, job_id
 
 
 async def test_v2_makes_a_variation_grid_naming_its_parent(runner: BotRunner) -> None:
@@ -137,3 +141,14 @@ async def test_commands_and_buttons_respect_the_allowed_channels(runner: BotRunn
     click = await runner.fake.click(parent.id, f"imagine:v:{job_id}:1")
     assert "only in" in (await click.wait_response(timeout=3)).content
     assert sum((await runner.bot.queue.counts()).values()) == before
+
+
+async def test_vary_accepts_a_message_link(runner: BotRunner) -> None:
+    """/vary job:<link to a result message> finds the job behind that message."""
+    parent, job_id = await _grid(runner)
+    link = f"https://discord.com/channels/{runner.fake.guild_id}/{parent.channel_id}/{parent.id}"
+    mark = runner.fake.mark()
+    inter = await runner.fake.invoke_slash("vary", {"job": link, "tile": 3})
+    assert "Queued" in (await inter.wait_response(timeout=3)).content
+    child = await wait_result(runner.fake, mark)
+    assert f"variations of #{job_id}, tile 3" in child.content
