@@ -57,12 +57,13 @@ class BotProcess:
 
     async def start(self) -> None:
         """Start the process and wait until it has identified and synced its commands."""
-        syncs = self.fake.command_registry.sync_count
+        syncs, identifies = self.fake.command_registry.sync_count, self.fake.gateway.identify_count
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "bot"], cwd=self.log.parent, env=self.env,
                                          stdout=out, stderr=subprocess.STDOUT)
         async with asyncio.timeout(90):
-            while self.fake.command_registry.sync_count == syncs:
+            # Commands sync in setup_hook, before the gateway connects: wait for both.
+            while self.fake.command_registry.sync_count == syncs or self.fake.gateway.identify_count == identifies:
                 assert self.proc.poll() is None, self.log.read_text()[-3000:]
                 await asyncio.sleep(0.05)
 

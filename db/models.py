@@ -1,0 +1,139 @@
+"""The durable queue's table: one row per job, from the interaction that asked for it to its delivery."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life; see docs/QUEUE.md for the transitions."""
+
+    queued = "queued"  # waiting for a worker (maybe until run_after, when backing off a retry)
+    running = "running"  # claimed by worker_id under claim_token until lease_expires_at, renewed by heartbeats
+    succeeded = "succeeded"  # images written to result_dir; waits for delivery
+    failed = "failed"  # gave up: error says why (non-retriable, out of attempts, or poison job)
+    cancelled = "cancelled"  # cancelled by its user before or while it ran
+
+
+class JobKind(enum.StrEnum):
+    """What a job asks the generator for."""
+
+    imagine = "imagine"  # a new 2x2 grid from a prompt
+    variation = "variation"  # a grid of variations of one parent tile
+    refine = "refine"  # one parent tile, 2x and refined (the U buttons)
+    upscale = "upscale"  # one parent tile upscaled without changing its content
+    reroll = "reroll"  # the parent's prompt again with new seeds
+    img2img = "img2img"  # a new grid from an uploaded image and a prompt
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on both databases (SQLite stores naive text and would drop the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the queue stores timezone-aware UTC timestamps only")
+        value = value.astimezone(UTC)
+        # SQLite compares timestamps as text, so every stored value must be UTC in one format.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Plain VARCHAR on both databases: adding a member later needs no ALTER TYPE.
+    return Enum(cls, native_enum=False, length=16, validate_strings=True)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the queue's tables."""
+
+
+class Job(Base):
+    """One request for images, from the interaction that asked for it to the message that delivered it."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The claim walks queued jobs in fair order and stops at the first that may run: O(1), not a sort.
+        Index("ix_jobs_claim", "status", "vtime", "id"),
+        Index("ix_jobs_user_status", "user_id", "status"),
+        Index("ix_jobs_user_vtime", "user_id", "vtime"),  # a user's previous job, for the next one's vtime
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_started_at", "started_at"),
+        Index("ix_jobs_status_finished_at", "status", "finished_at"),
+        Index("ix_jobs_result_message_id", "result_message_id"),  # "/cancel <message link>" and the like
+        # Idempotent enqueue: a retried interaction finds its job instead of creating a second one.
+        UniqueConstraint("interaction_id", name="uq_jobs_interaction_id"),
+    )
+
+    # identity
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    interaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    parent_job_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("jobs.id", ondelete="SET NULL"))
+    parent_tile: Mapped[int | None] = mapped_column(Integer)
+    # request
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    base_seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    priority: Mapped[float] = mapped_column(Float, default=1.0)
+    # fair order: the job's virtual start time, stamped at enqueue (db/fairness.py); lowest goes first
+    vtime: Mapped[float] = mapped_column(Float, default=0.0)
+    # life
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.queued)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    kills: Mapped[int] = mapped_column(Integer, default=0)
+    claim_token: Mapped[int] = mapped_column(Integer, default=0)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    worker_id: Mapped[str | None] = mapped_column(String(200))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+    progress_step: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    # results
+    result_dir: Mapped[str | None] = mapped_column(Text)
+    gpu_seconds: Mapped[float | None] = mapped_column(Float)
+    # delivery
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    result_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,297 @@
+"""The durable job queue: fair claims in one statement, leases with heartbeats, retries, crash recovery.
+
+The same statements run on SQLite (one host) and PostgreSQL (workers on many hosts); see docs/QUEUE.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from db import leases, statements
+from db.engine import READ_ONLY
+from db.errors import QueueFull, translated
+from db.estimates import Estimates
+from db.fairness import ACTIVE, JOBS
+from db.leases import RetryPolicy, held
+from db.models import JobStatus
+from db.views import Enqueued, Heartbeat, JobView, NewJob
+
+FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+class Queue:
+    """Jobs in one database; every method is one short transaction and returns frozen views."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 3,
+        poison_kills: int = 2,
+        retry_base_seconds: float = 10.0,
+        retry_max_seconds: float = 600.0,
+        max_queued: int | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if lease_seconds <= 0 or max_attempts < 1 or poison_kills < 1:
+            raise ValueError(f"bad queue settings: lease_seconds={lease_seconds!r}, max_attempts={max_attempts!r}, "
+                             f"poison_kills={poison_kills!r}")
+        self.engine = engine
+        self._clock = clock
+        self._lease = timedelta(seconds=lease_seconds)
+        self._retry = RetryPolicy(max_attempts, retry_base_seconds, retry_max_seconds)
+        self._poison_kills = poison_kills
+        self._max_queued = max_queued
+        self._rng = rng or random.Random()
+        self._estimates = Estimates()
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite); driver errors leave as QueueBusy / StorageFull.
+
+        The statements are Core statements on the session's connection: the same transaction, without the ORM's
+        per-statement bookkeeping (a third of an enqueue's time), since the queue never loads ORM objects.
+        """
+        with translated():
+            async with self._sessions() as session, session.begin():
+                yield await session.connection()
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """One read-only transaction (a deferred BEGIN on SQLite, so it never waits for the write lock)."""
+        with translated():
+            async with self._read_sessions() as session, session.begin():
+                yield await session.connection()
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError(f"the queue's clock returned a naive datetime {now!r}; it must be timezone-aware UTC")
+        return now
+
+    async def enqueue(self, new: NewJob) -> Enqueued:
+        """Add a job, or return the existing one when its interaction_id was seen before (created=False)."""
+        now = self._now()
+        # One statement: the vtime and the new job's standing (for position and ETA) are subqueries inside it.
+        stmt = statements.insert_job(self.engine.dialect.name)
+        params = statements.insert_job_params(new.row(now))
+        existing = select(JOBS).where(JOBS.c.interaction_id == new.interaction_id)  # built only, not run, usually
+        async with self._write() as session:
+            if self._max_queued is not None:
+                queued = await session.scalar(select(func.count()).where(JOBS.c.status == JobStatus.queued)) or 0
+                if queued >= self._max_queued and (await session.execute(existing)).first() is None:
+                    raise QueueFull(f"the queue already holds {queued} jobs (max_queued={self._max_queued})")
+            # ON CONFLICT DO NOTHING: a concurrent duplicate waits for the first to commit, then inserts nothing.
+            row = (await session.execute(stmt, params)).mappings().first()
+            if row is not None:
+                job = JobView.from_row(row)
+                position, eta = await self._estimates.from_standing(session, row, now)
+                return Enqueued(job=job, created=True, position=position, eta_seconds=eta)
+            job = JobView.from_row((await session.execute(existing)).mappings().one())
+            position, eta = await self._estimates.position(session, job, now)
+        return Enqueued(job=job, created=False, position=position, eta_seconds=eta)
+
+    async def cancel(self, job_id: int, user_id: int) -> JobView | None:
+        """Cancel a user's job: queued ones at once, running ones by a flag the worker sees in heartbeat.
+
+        Returns the job as it is afterwards (check status / cancel_requested), or None when it is not theirs.
+        A job cancelled while queued counts as delivered: the reply to the cancel is the user's notice.
+        """
+        now = self._now()
+        async with self._write() as session:
+            stmt = select(JOBS).where(JOBS.c.id == job_id, JOBS.c.user_id == user_id).with_for_update()
+            row = (await session.execute(stmt)).mappings().first()
+            if row is None:
+                return None
+            if row["status"] == JobStatus.queued:
+                values = {"status": JobStatus.cancelled, "finished_at": now, "delivered_at": now}
+            elif row["status"] == JobStatus.running:
+                values = {"cancel_requested": True}
+            else:
+                return JobView.from_row(row)
+            change = update(JOBS).where(JOBS.c.id == job_id).values(**values).returning(*JOBS.c)
+            return JobView.from_row((await session.execute(change)).mappings().one())
+
+    async def claim(self, worker_id: str) -> JobView | None:
+        """Take the next job in the fair order, under a fresh claim token and lease; None when nothing is ready."""
+        now = self._now()
+        params = {"claim_now": now, "claim_worker": worker_id, "claim_lease_expires_at": now + self._lease}
+        async with self._write() as session:
+            row = (await session.execute(statements.CLAIM, params)).mappings().first()
+        return None if row is None else JobView.from_row(row)
+
+    async def heartbeat(
+        self, job_id: int, claim_token: int, progress_step: int | None = None, progress_total: int | None = None
+    ) -> Heartbeat:
+        """Renew the lease and record progress; falsy when the caller no longer holds the job."""
+        now = self._now()
+        values: dict[str, object] = {"lease_expires_at": now + self._lease}
+        if progress_step is not None:
+            values["progress_step"] = progress_step
+        if progress_total is not None:
+            values["progress_total"] = progress_total
+        stmt = update(JOBS).where(held(job_id, claim_token)).values(**values).returning(JOBS.c.cancel_requested)
+        async with self._write() as session:
+            cancel_requested = (await session.execute(stmt)).scalar()
+        return Heartbeat(held=cancel_requested is not None, cancel_requested=bool(cancel_requested))
+
+    async def succeed(self, job_id: int, claim_token: int, result_dir: str, gpu_seconds: float) -> bool:
+        """Record success; False when the claim was lost (a retry of the same success is True again)."""
+        now = self._now()
+        values = {"status": JobStatus.succeeded, "finished_at": now, "result_dir": result_dir,
+                  "gpu_seconds": gpu_seconds, "lease_expires_at": None, "error": None}
+        async with self._write() as session:
+            result = await session.execute(update(JOBS).where(held(job_id, claim_token)).values(**values))
+            if result.rowcount == 1:
+                self._estimates.forget_durations()
+                return True
+            stmt = select(JOBS.c.status, JOBS.c.claim_token).where(JOBS.c.id == job_id)
+            row = (await session.execute(stmt)).first()
+        # The commit went through but its reply was lost, and the worker asks again.
+        return row is not None and row.status == JobStatus.succeeded and row.claim_token == claim_token
+
+    async def fail(self, job_id: int, claim_token: int, error: str, retriable: bool) -> JobView | None:
+        """Record a failure: back to queued after a backoff when retriable and attempts remain, else failed."""
+        now = self._now()
+        async with self._write() as session:
+            stmt = select(JOBS.c.attempts, JOBS.c.kills, JOBS.c.cancel_requested).where(held(job_id, claim_token))
+            row = (await session.execute(stmt.with_for_update())).first()
+            if row is None:
+                return None
+            values = leases.fail_values(row, now, error, retriable, self._retry, self._rng)
+            change = update(JOBS).where(held(job_id, claim_token)).values(**values).returning(*JOBS.c)
+            return JobView.from_row((await session.execute(change)).mappings().one())
+
+    async def finish_cancelled(self, job_id: int, claim_token: int) -> bool:
+        """The worker stopped a job whose user cancelled it; it waits in undelivered() for the bot's notice."""
+        now = self._now()
+        values = {"status": JobStatus.cancelled, "finished_at": now, "lease_expires_at": None}
+        async with self._write() as session:
+            result = await session.execute(update(JOBS).where(held(job_id, claim_token)).values(**values))
+        return result.rowcount == 1
+
+    async def release(self, job_id: int, claim_token: int) -> bool:
+        """Hand a job back gracefully (worker shutting down): queued again, the attempt not counted."""
+        now = self._now()
+        async with self._write() as session:
+            stmt = select(JOBS).where(held(job_id, claim_token)).with_for_update()
+            rows = list((await session.execute(stmt)).all())
+            changed = await leases.let_go(session, rows, now, killed=False, poison_kills=self._poison_kills)
+        return changed == 1
+
+    async def release_worker(self, worker_id: str) -> int:
+        """On a worker's start: hand back the jobs it held when it crashed (each counts as a kill)."""
+        now = self._now()
+        async with self._write() as session:
+            stmt = select(JOBS).where(JOBS.c.worker_id == worker_id, JOBS.c.status == JobStatus.running)
+            rows = list((await session.execute(stmt.with_for_update(skip_locked=True))).all())
+            return await leases.let_go(session, rows, now, killed=True, poison_kills=self._poison_kills)
+
+    async def reclaim_expired(self) -> int:
+        """Put running jobs whose lease expired back in the queue (or fail them as poison); returns how many."""
+        now = self._now()
+        stmt = select(JOBS).where(JOBS.c.status == JobStatus.running, JOBS.c.lease_expires_at < now)
+        async with self._read() as session:  # usually there are none: idle workers poll without the write lock
+            if (await session.execute(stmt.limit(1))).first() is None:
+                return 0
+        async with self._write() as session:
+            rows = list((await session.execute(stmt.with_for_update(skip_locked=True))).all())
+            return await leases.let_go(session, rows, now, killed=True, poison_kills=self._poison_kills)
+
+    async def get(self, job_id: int) -> JobView | None:
+        """One job, or None."""
+        async with self._read() as session:
+            row = (await session.execute(select(JOBS).where(JOBS.c.id == job_id))).mappings().first()
+        return None if row is None else JobView.from_row(row)
+
+    async def find_by_message(self, message_id: int) -> JobView | None:
+        """The job whose result was posted as this Discord message, or None."""
+        stmt = select(JOBS).where(JOBS.c.result_message_id == message_id).order_by(JOBS.c.id).limit(1)
+        found = await self._views(stmt)
+        return found[0] if found else None
+
+    async def position(self, job_id: int) -> tuple[int, float | None]:
+        """(1-based place among queued jobs in the fair order, ETA in seconds); (0, None) when not queued."""
+        async with self._read() as session:
+            row = (await session.execute(select(JOBS).where(JOBS.c.id == job_id))).mappings().first()
+            if row is None:
+                return 0, None
+            return await self._estimates.position(session, JobView.from_row(row), self._now())
+
+    async def running(self) -> list[JobView]:
+        """Jobs running now, oldest start first."""
+        stmt = select(JOBS).where(JOBS.c.status == JobStatus.running).order_by(JOBS.c.started_at, JOBS.c.id)
+        return await self._views(stmt)
+
+    async def undelivered(self, limit: int = 20) -> list[JobView]:
+        """Finished jobs whose result (or failure, or cancellation while running) the bot has not posted yet."""
+        stmt = (select(JOBS).where(JOBS.c.status.in_(FINISHED), JOBS.c.delivered_at.is_(None))
+                .order_by(JOBS.c.finished_at, JOBS.c.id).limit(limit))
+        return await self._views(stmt)
+
+    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobView]:
+        """A user's latest jobs, newest first."""
+        stmt = (select(JOBS).where(JOBS.c.user_id == user_id)
+                .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc()).limit(limit))
+        return await self._views(stmt)
+
+    async def count_active(self, user_id: int) -> int:
+        """A user's queued plus running jobs (for per-user limits)."""
+        stmt = select(func.count()).where(JOBS.c.user_id == user_id, JOBS.c.status.in_(ACTIVE))
+        async with self._read() as session:
+            return await session.scalar(stmt) or 0
+
+    async def jobs_since(self, user_id: int, since: datetime) -> int:
+        """Jobs a user created at or after `since`, except those cancelled before they started (for quotas)."""
+        stmt = select(func.count()).where(
+            JOBS.c.user_id == user_id, JOBS.c.created_at >= since,
+            (JOBS.c.status != JobStatus.cancelled) | JOBS.c.started_at.is_not(None),
+        )
+        async with self._read() as session:
+            return await session.scalar(stmt) or 0
+
+    async def counts(self) -> dict[JobStatus, int]:
+        """How many jobs are in each status (for metrics and tests)."""
+        stmt = select(JOBS.c.status, func.count()).group_by(JOBS.c.status)
+        async with self._read() as session:
+            found = {JobStatus(status): n for status, n in (await session.execute(stmt)).all()}
+        return {status: found.get(status, 0) for status in JobStatus}
+
+    async def _views(self, stmt: object) -> list[JobView]:
+        async with self._read() as session:
+            return [JobView.from_row(r) for r in (await session.execute(stmt)).mappings().all()]  # type: ignore[call-overload]
+
+    async def begin_delivery(self, job_id: int) -> int:
+        """Count one more delivery attempt and return the count (0 when the job does not exist)."""
+        stmt = (update(JOBS).where(JOBS.c.id == job_id)
+                .values(delivery_attempts=JOBS.c.delivery_attempts + 1).returning(JOBS.c.delivery_attempts))
+        async with self._write() as session:
+            return (await session.execute(stmt)).scalar() or 0
+
+    async def mark_delivered(self, job_id: int, result_message_id: int | None) -> bool:
+        """Record delivery once; a second call returns False and changes nothing."""
+        stmt = (update(JOBS).where(JOBS.c.id == job_id, JOBS.c.delivered_at.is_(None))
+                .values(delivered_at=self._now(), result_message_id=result_message_id))
+        async with self._write() as session:
+            return (await session.execute(stmt)).rowcount == 1
+
+    async def set_status_message(self, job_id: int, message_id: int) -> bool:
+        """Remember the message that shows the job's progress; False when the job does not exist."""
+        stmt = update(JOBS).where(JOBS.c.id == job_id).values(status_message_id=message_id)
+        async with self._write() as session:
+            return (await session.execute(stmt)).rowcount == 1
