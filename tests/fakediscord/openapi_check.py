@@ -1,4 +1,4 @@
-"""Check REST traffic against Discord's official OpenAPI 3.1 spec (/work/shared/discord-openapi/openapi.json)."""
+"""Check REST traffic against Discord's official OpenAPI 3.1 spec (shared/discord-openapi/openapi.json beside the checkout)."""
 
 import json
 import re
@@ -12,7 +12,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-SPEC_PATH = Path("/work/shared/discord-openapi/openapi.json")
+# shared/ sits beside the repository's checkout (on developers' machines and in CI alike).
+SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "discord-openapi" / "openapi.json"
 SPEC_URI = "urn:discord-openapi"
 METHODS = ("get", "put", "post", "patch", "delete")
 
