@@ -51,10 +51,15 @@ async def _open_queue(config: Config):
     return engine, Queue(engine, lease_seconds=config.queue.lease_seconds, max_attempts=config.queue.max_attempts)
 
 
-def _worker(config: Config, queue):
-    from bot.worker import Worker
+def _worker(config: Config, queue, *, embedded: bool):
+    import socket
 
-    return Worker(queue, _engine_factory(config), config.outputs_dir, heartbeat_seconds=config.queue.heartbeat_seconds,
+    from bot.worker import Worker, default_worker_id
+
+    # The embedded worker is one per bot, so its host name is a stable identity across restarts.
+    worker_id = config.worker.id or (f"{socket.gethostname()}:embedded" if embedded else default_worker_id())
+    return Worker(queue, _engine_factory(config), config.outputs_dir, worker_id=worker_id,
+                  heartbeat_seconds=config.queue.heartbeat_seconds,
                   poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
 
 
@@ -64,7 +69,7 @@ async def run_worker(config: Config) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
-        await _worker(config, queue).run(stop)
+        await _worker(config, queue, embedded=False).run(stop)
     finally:
         await engine.dispose()
 
@@ -89,7 +94,7 @@ def build_bot(config: Config, queue):
                               max_pixels=g.width * g.height)
     token_limit = TokenLimit(config.model.default)
     submissions = Submissions(queue, config, check_prompt=token_limit)
-    worker = _worker(config, queue) if config.worker.embedded else None
+    worker = _worker(config, queue, embedded=True) if config.worker.embedded else None
     return ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit)
 
 
@@ -131,10 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(upgrade(config.database_url))
         print(f"database at {config.database_url} is up to date")
         return 0
+    import discord
+
     try:
         asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))
     except KeyboardInterrupt:
         pass
+    except discord.LoginFailure:
+        print("imagine-bot: Discord refused DISCORD_TOKEN: check the bot token in the developer portal", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -84,6 +84,7 @@ class WorkerSettings:
 
     embedded: bool = True
     shutdown_grace_seconds: float = 30.0
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,15 @@ def _weights(key: str, value: Any) -> dict[int, float]:
     return out
 
 
+def _worker_settings(values: dict[str, Any]) -> WorkerSettings:
+    worker_id = values.pop("id", "")
+    if not isinstance(worker_id, str) or len(worker_id) > 120:
+        raise ConfigError(f"config: worker.id = {worker_id!r} must be a name of at most 120 characters")
+    settings = _typed("worker", WorkerSettings, values)
+    return WorkerSettings(embedded=settings.embedded, shutdown_grace_seconds=settings.shutdown_grace_seconds,
+                          id=worker_id)
+
+
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
     known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority"}
@@ -251,7 +261,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         generation=generation,
         uploads=_typed("uploads", UploadSettings, _section(raw, "uploads", {"max_bytes", "max_pixels"})),
         queue=queue,
-        worker=_typed("worker", WorkerSettings, _section(raw, "worker", {"embedded", "shutdown_grace_seconds"})),
+        worker=_worker_settings(_section(raw, "worker", {"embedded", "shutdown_grace_seconds", "id"})),
         data_dir=Path(data_dir),
         priority=PrioritySettings(users=_weights("priority.users", priority.get("users", {})),
                                   roles=_weights("priority.roles", priority.get("roles", {}))),

@@ -32,6 +32,8 @@ class Engine(Protocol):
     def run(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
             cancel: threading.Event | None = None) -> GenerationResult: ...
 
+    def check_token_limit(self, prompt: str) -> int: ...
+
 
 def default_worker_id() -> str:
     """host:pid, so operators can tell workers apart in the jobs table."""
@@ -185,7 +187,10 @@ class Worker:
             if progress.preview is not None:
                 state.preview, state.preview_due = progress.preview, True
 
-        result = self.engine().run(request, on_progress=on_progress, cancel=state.cancel)
+        engine = self.engine()
+        # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
+        engine.check_token_limit(request.prompt)
+        result = engine.run(request, on_progress=on_progress, cancel=state.cancel)
         out_dir = self.outputs_dir / str(job.id)
         write_outputs(result, out_dir)
         return out_dir

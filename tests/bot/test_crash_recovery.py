@@ -155,3 +155,13 @@ async def test_sigterm_stops_a_stand_alone_worker_cleanly(bot_process: BotProces
     worker.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(worker.wait, 30) == 0
     assert set(_jobs(tmp_path / "imagine.db").values()) <= {"queued", "succeeded"}
+
+
+async def test_a_refused_token_is_one_line_and_exit_2(bot_process: BotProcess, tmp_path: Path) -> None:
+    """Discord answering 401 to the token ends the bot with one clear line and exit code 2."""
+    env = {**bot_process.env, "DISCORD_TOKEN": "not-the-token"}
+    done = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot"], cwd=tmp_path, env=env,
+                                   capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "refused DISCORD_TOKEN" in done.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,127 @@
+"""The worker loop against a real SQLite queue, with engines that fail in the ways real ones do."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.worker import Worker
+from db.engine import make_engine
+from db.migrations import upgrade
+from db.queue import NewJob, Queue
+from generation.errors import GenerationCancelled, OutOfMemory
+from generation.metadata import infotext
+from generation.requests import GenerationKind, GenerationRequest, GenerationResult
+
+
+class Clock:
+    """A clock tests can move forward (leases expire without sleeping)."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class ScriptedEngine:
+    """Generates flat images, or raises what the script says for a prompt."""
+
+    def __init__(self, failures: dict[str, BaseException] | None = None, gate: threading.Event | None = None) -> None:
+        self.failures = failures or {}
+        self.gate = gate
+        self.runs: list[str] = []
+
+    def check_token_limit(self, prompt: str) -> int:
+        return 3
+
+    def run(self, request, on_progress=None, cancel=None) -> GenerationResult:
+        self.runs.append(request.prompt)
+        if request.prompt in self.failures:
+            raise self.failures[request.prompt]
+        if self.gate is not None:  # a long job: step until released or cancelled
+            while not self.gate.wait(0.01):
+                if cancel is not None and cancel.is_set():
+                    raise GenerationCancelled("cancelled at step 1")
+        images = [Image.new("RGB", (request.width, request.height), (i * 40, 0, 0)) for i in range(4)]
+        return GenerationResult(images=images, infotexts=[infotext(request, i) for i in range(4)], request=request)
+
+
+@pytest.fixture
+async def queue(tmp_path: Path):
+    """A migrated temp-file SQLite queue with a movable clock."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    await upgrade(url)
+    engine = make_engine(url)
+    clock = Clock()
+    yield Queue(engine, clock=clock, lease_seconds=30, max_attempts=2, retry_base_seconds=0, retry_max_seconds=0)
+    await engine.dispose()
+
+
+async def _enqueue(queue: Queue, prompt: str, n: int) -> int:
+    request = GenerationRequest(kind=GenerationKind.txt2img, prompt=prompt, seeds=(1, 2, 3, 4), width=64, height=64)
+    done = await queue.enqueue(NewJob(interaction_id=n, user_id=n, guild_id=1, channel_id=1, kind="imagine",
+                                      prompt=prompt, params=request.to_dict()))
+    return done.job.id
+
+
+def _worker(queue: Queue, engine: ScriptedEngine, tmp_path: Path, name: str = "w1") -> Worker:
+    return Worker(queue, lambda: engine, tmp_path / "outputs", worker_id=name, heartbeat_seconds=0.05,
+                  poll_seconds=0.01, shutdown_grace_seconds=0.2)
+
+
+async def test_out_of_memory_fails_the_job_and_the_next_one_runs(queue: Queue, tmp_path: Path) -> None:
+    """OOM (after the engine's own retry) fails that job with its reason; the worker goes on to the next."""
+    engine = ScriptedEngine({"huge": OutOfMemory("CUDA out of memory even with the batch split")})
+    bad, good = await _enqueue(queue, "huge", 1), await _enqueue(queue, "small", 2)
+    assert await _worker(queue, engine, tmp_path).run_burst() == 2
+    assert (await queue.get(bad)).status == "failed" and "out of memory" in (await queue.get(bad)).error
+    assert (await queue.get(good)).status == "succeeded"
+    assert (tmp_path / "outputs" / str(good) / "grid.png").exists()
+
+
+async def test_unknown_errors_are_retried_then_fail(queue: Queue, tmp_path: Path) -> None:
+    """An unexpected exception is retried (max_attempts=2), then fails with the error named."""
+    engine = ScriptedEngine({"flaky": RuntimeError("driver hiccup")})
+    job_id = await _enqueue(queue, "flaky", 1)
+    await _worker(queue, engine, tmp_path).run_burst()
+    job = await queue.get(job_id)
+    assert engine.runs == ["flaky", "flaky"]
+    assert job.status == "failed" and "driver hiccup" in job.error
+
+
+async def test_a_worker_that_lost_its_lease_records_nothing(queue: Queue, tmp_path: Path) -> None:
+    """When the lease expired and another worker took the job, the first worker's result is discarded."""
+    gate = threading.Event()
+    job_id = await _enqueue(queue, "slow", 1)
+    first = _worker(queue, ScriptedEngine(gate=gate), tmp_path, "w1")
+    first.heartbeat_seconds = 3600  # a stalled heartbeat: the lease runs out
+    task = asyncio.create_task(first.run_burst())
+    while (await queue.get(job_id)).status != "running":
+        await asyncio.sleep(0.01)
+    queue._clock.now += timedelta(seconds=60)  # time travel past the lease
+    assert await queue.reclaim_expired() == 1
+    second = await queue.claim("w2")
+    gate.set()
+    await task
+    job = await queue.get(job_id)
+    assert job.status == "running" and job.worker_id == "w2" and second.claim_token == job.claim_token
+
+
+async def test_stop_hands_the_running_job_back(queue: Queue, tmp_path: Path) -> None:
+    """On shutdown a job still running after the grace period is cancelled and queued again."""
+    job_id = await _enqueue(queue, "endless", 1)
+    worker = _worker(queue, ScriptedEngine(gate=threading.Event()), tmp_path)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    while (await queue.get(job_id)).status != "running":
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    job = await queue.get(job_id)
+    assert job.status == "queued" and job.attempts == 0
