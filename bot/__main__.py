@@ -26,11 +26,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def _engine_factory(config: Config):
     """The model loads lazily, in the worker's generation thread, the first time a job needs it."""
 
-    def load():
+    def load(model: str):
         from generation.engine import Engine
 
         device = None if config.model.device == "auto" else config.model.device
-        return Engine(config.model.default, device=device)
+        return Engine(model, device=device)
 
     return load
 
@@ -59,6 +59,7 @@ def _worker(config: Config, queue, *, embedded: bool):
     # The embedded worker is one per bot, so its host name is a stable identity across restarts.
     worker_id = config.worker.id or (f"{socket.gethostname()}:embedded" if embedded else default_worker_id())
     return Worker(queue, _engine_factory(config), config.outputs_dir, worker_id=worker_id,
+                  default_model=config.model.default,
                   heartbeat_seconds=config.queue.heartbeat_seconds,
                   poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
 

@@ -61,18 +61,38 @@ def _bot(interaction: discord.Interaction) -> ImagineBot:
 
 
 @app_commands.command(name="imagine")
-@app_commands.describe(prompt="What to draw. Flags go at the end: --ar 16:9 --no text --seed 42 --chaos 30 --q 2")
+@app_commands.describe(prompt="What to draw. Flags go at the end: --ar 16:9 --no text --seed 42 --chaos 30 --q 2",
+                       model="Which of this server's models to use (default: the server's default model)")
 @app_commands.guild_only()
-async def imagine(interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500]) -> None:
+async def imagine(interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
+                  model: app_commands.Range[str, 1, 32] | None = None) -> None:
     """Generate four images from a prompt."""
     bot = _bot(interaction)
     spec = parse_prompt(prompt, bot.prompt_defaults)
     if spec.sampler == "default":  # no --sampler flag: the operator's configured sampler
         spec = dataclasses.replace(spec, sampler=bot.config.generation.sampler)
-    request = spec.to_request(base_seed=bot.submissions.seed(), model=bot.config.model.default)
+    request = spec.to_request(base_seed=bot.submissions.seed(), model=_model_id(bot, model))
     enqueued = await bot.submissions.imagine(origin_of(interaction), request)
     await interaction.response.send_message(queued_text(enqueued), ephemeral=True)
     bot.notify_new_job()
+
+
+def _model_id(bot: ImagineBot, name: str | None) -> str:
+    """The hub id or folder behind a model name members pick; the default model without one."""
+    if name is None:
+        return bot.config.model.default
+    choices = bot.config.model.choices
+    if name not in choices:
+        known = ", ".join(sorted(choices)) or "none are configured"
+        raise UserError(f"There is no model {name!r} on this server; choose one of: {known}.")
+    return choices[name]
+
+
+@imagine.autocomplete("model")
+async def _model_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Offer the configured model names that match what the member typed."""
+    names = sorted(_bot(interaction).config.model.choices)
+    return [app_commands.Choice(name=name, value=name) for name in names if current.lower() in name][:25]
 
 
 async def _job_id_from(bot: ImagineBot, job: str) -> int:

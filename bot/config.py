@@ -7,6 +7,7 @@ bad key and value, so a typo in config.toml fails loudly instead of silently usi
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -40,6 +41,8 @@ class ModelSettings:
 
     default: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     device: str = "auto"
+    # Extra models members may pick by name (/imagine model:<name>): name -> hub id or local folder.
+    choices: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,17 @@ def _weights(key: str, value: Any) -> dict[int, float]:
     return out
 
 
+def _model_choices(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"config: model.choices = {value!r} must be a table of name = model id or folder")
+    for name, model in value.items():
+        if not re.fullmatch(r"[a-z0-9_-]{1,32}", name):
+            raise ConfigError(f"config: model.choices has name {name!r}; use 1-32 of a-z, 0-9, _ and -")
+        if not isinstance(model, str) or not model.strip():
+            raise ConfigError(f"config: model.choices.{name} = {model!r} must be a hub id or a folder")
+    return dict(value)
+
+
 def _worker_settings(values: dict[str, Any]) -> WorkerSettings:
     worker_id = values.pop("id", "")
     if not isinstance(worker_id, str) or len(worker_id) > 120:
@@ -233,9 +247,10 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     url = env.get("DATABASE_URL") or database.get("url", Config.database_url)
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError(f"config: database.url = {url!r} is not an SQLAlchemy URL")
-    model = _typed("model", ModelSettings, _section(raw, "model", {"default", "device"}))
-    if env.get("IMAGINE_MODEL"):
-        model = ModelSettings(default=env["IMAGINE_MODEL"], device=model.device)
+    model_raw = _section(raw, "model", {"default", "device", "choices"})
+    choices = _model_choices(model_raw.pop("choices", {}))
+    model = _typed("model", ModelSettings, model_raw)
+    model = ModelSettings(default=env.get("IMAGINE_MODEL") or model.default, device=model.device, choices=choices)
     if model.device != "auto" and not (model.device == "cpu" or model.device.startswith(("cuda", "mps"))):
         raise ConfigError(f"config: model.device = {model.device!r} must be auto, cpu, cuda, cuda:N or mps")
     generation = _typed("generation", GenerationSettings,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from db.errors import QueueError
 from db.queue import JobView, Queue
 from generation.errors import GenerationCancelled, GenerationError, OutOfMemory, PromptError, UploadError
 from generation.requests import GenerationRequest, GenerationResult, Progress
@@ -55,9 +56,10 @@ class _RunState:
 class Worker:
     """Claims and runs jobs until told to stop."""
 
-    def __init__(self, queue: Queue, engine_factory: Callable[[], Engine], outputs_dir: Path, *,
+    def __init__(self, queue: Queue, engine_factory: Callable[[str], Engine], outputs_dir: Path, *,
                  worker_id: str | None = None, heartbeat_seconds: float = 15.0, poll_seconds: float = 1.0,
-                 shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None) -> None:
+                 shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None,
+                 default_model: str = "") -> None:
         self.queue = queue
         self.engine_factory = engine_factory
         self.outputs_dir = outputs_dir
@@ -66,15 +68,22 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.grace = shutdown_grace_seconds
         self.on_finished = on_finished
+        self.default_model = default_model
         self.wakeup = asyncio.Event()
         self._engine: Engine | None = None
+        self._engine_model: str | None = None
         self._engine_lock = threading.Lock()
 
-    def engine(self) -> Engine:
-        """Load the model on first use (in the generation thread: loading takes seconds to minutes)."""
+    def engine(self, model: str) -> Engine:
+        """The engine for `model`, loaded on first use in the generation thread (seconds to minutes).
+
+        One model is held at a time: a job for another model replaces it (GPU memory rarely fits two).
+        """
         with self._engine_lock:
-            if self._engine is None:
-                self._engine = self.engine_factory()
+            if self._engine is None or self._engine_model != model:
+                self._engine = None  # let the old weights go before the new ones load
+                self._engine = self.engine_factory(model)
+                self._engine_model = model
             return self._engine
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -83,12 +92,19 @@ class Worker:
         if released:
             log.warning("handed back %d job(s) this worker held before a restart", released)
         while not stop.is_set():
-            await self.queue.reclaim_expired()
-            job = await self.queue.claim(self.worker_id)
-            if job is None:
+            try:
+                await self.queue.reclaim_expired()
+                job = await self.queue.claim(self.worker_id)
+                if job is None:
+                    await self._idle(stop)
+                    continue
+                await self._run_claimed(job, stop)
+            except asyncio.CancelledError:
+                raise
+            except QueueError as exc:
+                # Database trouble (locked, restarting, disk full): the job's lease brings it back; keep working.
+                log.error("queue error in the worker loop (%s); retrying after %.1f s", exc, self.poll_seconds)
                 await self._idle(stop)
-                continue
-            await self._run_claimed(job, stop)
 
     async def run_burst(self) -> int:
         """Run queued jobs until none is left (for tests and one-off runs); returns how many ran."""
@@ -124,7 +140,8 @@ class Worker:
                 log.warning("job %s handed back at shutdown", job.id)
                 return
             if not state.lost:
-                await self.queue.finish_cancelled(job.id, job.claim_token)
+                recorded = await self.queue.finish_cancelled(job.id, job.claim_token)
+                log.info("job %s cancelled by its owner (%s)", job.id, "recorded" if recorded else "no longer ours")
         except PERMANENT as exc:
             log.warning("job %s failed: %s", job.id, exc)
             await self.queue.fail(job.id, job.claim_token, str(exc), retriable=False)
@@ -137,7 +154,9 @@ class Worker:
         else:
             held = await self.queue.succeed(job.id, job.claim_token, str(result_dir),
                                             time.perf_counter() - started)
-            if not held:
+            if held:
+                log.info("job %s succeeded in %.1f s", job.id, time.perf_counter() - started)
+            else:
                 log.warning("job %s finished after its lease was lost; result discarded", job.id)
         finally:
             for task in (beat, stopper):
@@ -164,7 +183,7 @@ class Worker:
                 await asyncio.to_thread(self._save_preview, job, state.preview)
             beat = await self.queue.heartbeat(job.id, job.claim_token, progress_step=state.step,
                                               progress_total=state.total)
-            if not beat.held or beat.cancel_requested:
+            if (not beat.held or beat.cancel_requested) and not state.cancel.is_set():
                 state.lost = not beat.held
                 log.warning("job %s %s; stopping it", job.id, "lost its lease" if state.lost else "was cancelled")
                 state.cancel.set()
@@ -187,7 +206,7 @@ class Worker:
             if progress.preview is not None:
                 state.preview, state.preview_due = progress.preview, True
 
-        engine = self.engine()
+        engine = self.engine(request.model or self.default_model)
         # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
         engine.check_token_limit(request.prompt)
         result = engine.run(request, on_progress=on_progress, cancel=state.cancel)

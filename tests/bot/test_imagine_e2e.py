@@ -83,3 +83,24 @@ async def test_bad_prompts_get_an_ephemeral_error_and_queue_nothing(runner: BotR
         reply = await inter.wait_response(timeout=3)
         assert reply.ephemeral and needle in reply.content, (prompt, reply.content)
     assert await runner.bot.queue.counts() == {} or sum((await runner.bot.queue.counts()).values()) == 0
+
+
+async def test_members_can_pick_a_configured_model(runner: BotRunner, tmp_path) -> None:
+    """/imagine model:<name> runs on that model and records it; an unknown name is refused privately."""
+    from dataclasses import replace
+
+    other = tmp_path / "other-model"
+    other.symlink_to(runner.config.model.default)
+    runner.config = replace(runner.config, model=replace(runner.config.model, choices={"other": str(other)}))
+    await runner.restart()
+    fake = runner.fake
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "a boat", "model": "other"})
+    picked = await wait_result(fake, mark)
+    assert parse_infotext(image_of(picked).info["parameters"]).model == str(other)
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "a boat"})
+    default = await wait_result(fake, mark)
+    assert parse_infotext(image_of(default).info["parameters"]).model == runner.config.model.default
+    inter = await fake.invoke_slash("imagine", {"prompt": "a boat", "model": "nope"})
+    assert "no model 'nope'" in (await inter.wait_response(timeout=3)).content

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import pytest
 from dataclasses import replace
 
 from tests.bot.conftest import BotRunner, is_result, until, wait_result
@@ -55,8 +57,12 @@ async def test_cancel_stops_a_running_job_and_says_so(runner: BotRunner) -> None
     assert "not yours" in (await other.wait_response(timeout=3)).content
     mine = await fake.invoke_slash("cancel", {"job": job_id})
     assert "being stopped" in (await mine.wait_response(timeout=3)).content
-    notice = await fake.wait_for_message(predicate=lambda m: m.content.endswith("was cancelled."), after=mark,
-                                         timeout=60)
+    try:
+        notice = await fake.wait_for_message(predicate=lambda m: m.content.endswith("was cancelled."), after=mark,
+                                             timeout=60)
+    except TimeoutError:
+        pytest.fail(f"no cancel notice; the job is {await runner.bot.queue.get(job_id)}; worker task: "
+                    f"{[t for t in runner.bot._tasks]}")
     assert f"(job #{job_id})" in notice.content
     assert (await runner.bot.queue.get(job_id)).status == "cancelled"
     assert not [m for m in fake.channel_messages() if is_result(m)]
