@@ -111,7 +111,7 @@ async def _job_id_from(bot: ImagineBot, job: str) -> int:
     return number
 
 
-async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction, image: discord.Attachment) -> tuple[Path, tuple[int, int]]:
+async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction, image: discord.Attachment) -> tuple[str, tuple[int, int]]:
     """Download an attachment from Discord's own URL, check it before decoding, keep it as a PNG."""
     host = urlsplit(image.url).hostname or ""
     if host not in bot.config.discord.attachment_hosts:
@@ -129,7 +129,7 @@ async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction, image
         decoded.convert("RGB").save(path, "PNG")
 
     await asyncio.to_thread(save)
-    return path, (decoded.width, decoded.height)
+    return f"uploads/{path.name}", (decoded.width, decoded.height)
 
 
 async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool, job: str | None, tile: int | None,

@@ -132,7 +132,7 @@ class Delivery:
         return 1
 
     async def _post_result(self, channel: discord.abc.Messageable, job: JobView) -> discord.Message:
-        folder = Path(job.result_dir or "")
+        folder = self.outputs_dir / str(job.id)  # this host's view of the shared data folder
         grid = folder / "grid.png"
         path = grid if grid.exists() else folder / "tile-1.png"
         data = await asyncio.to_thread(path.read_bytes)

@@ -109,8 +109,8 @@ class Submissions:
 
     @staticmethod
     def tile_path(job: JobView, tile: int) -> Path:
-        """The PNG of one tile of a finished job."""
-        return Path(job.result_dir or "") / f"tile-{tile}.png"
+        """One tile of a finished job, relative to the data folder (workers resolve it against theirs)."""
+        return Path("outputs") / str(job.id) / f"tile-{tile}.png"
 
     # -- what members can ask for ----------------------------------------------------------------------------
     async def imagine(self, origin: Origin, request: GenerationRequest) -> Enqueued:
@@ -155,9 +155,9 @@ class Submissions:
             raise UserError(str(exc)) from None
         return await self._enqueue(origin, "refine", child, parent=parent, parent_tile=tile)
 
-    async def from_upload(self, origin: Origin, image_path: Path, image_size: tuple[int, int], *, upscale: bool,
+    async def from_upload(self, origin: Origin, image_path: str, image_size: tuple[int, int], *, upscale: bool,
                           prompt: str, strength: float) -> Enqueued:
-        """/vary or /upscale on an uploaded image (already checked and saved as PNG)."""
+        """/vary or /upscale on an uploaded image (checked and saved as PNG; path relative to the data folder)."""
         g = self.config.generation
         if not prompt.strip():
             if not upscale:
@@ -170,11 +170,11 @@ class Submissions:
         self.check_prompt(prompt)
         if upscale:
             try:
-                child = refine_request(source, 1, init_image=str(image_path), seed=self.seed(), strength=strength,
+                child = refine_request(source, 1, init_image=image_path, seed=self.seed(), strength=strength,
                                        max_side=g.max_side)
             except RequestError as exc:
                 raise UserError(str(exc)) from None
             return await self._enqueue(origin, "refine", child)
-        child = img2img_request(source, init_image=str(image_path), image_size=image_size, strength=strength,
+        child = img2img_request(source, init_image=image_path, image_size=image_size, strength=strength,
                                 max_pixels=g.width * g.height)
         return await self._enqueue(origin, "img2img", child)

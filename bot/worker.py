@@ -7,6 +7,7 @@ It composes db (the queue) and generation (the engine) and knows nothing of Disc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import socket
@@ -56,13 +57,16 @@ class _RunState:
 class Worker:
     """Claims and runs jobs until told to stop."""
 
-    def __init__(self, queue: Queue, engine_factory: Callable[[str], Engine], outputs_dir: Path, *,
+    def __init__(self, queue: Queue, engine_factory: Callable[[str], Engine], data_dir: Path, *,
                  worker_id: str | None = None, heartbeat_seconds: float = 15.0, poll_seconds: float = 1.0,
                  shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None,
                  default_model: str = "") -> None:
         self.queue = queue
         self.engine_factory = engine_factory
-        self.outputs_dir = outputs_dir
+        # Paths stored in jobs (init images, result folders) are relative to the data folder, so a bot and
+        # workers on other machines can mount one shared folder at different places.
+        self.data_dir = data_dir
+        self.outputs_dir = data_dir / "outputs"
         self.worker_id = worker_id or default_worker_id()
         self.heartbeat_seconds = heartbeat_seconds
         self.poll_seconds = poll_seconds
@@ -200,6 +204,8 @@ class Worker:
         from generation.outputs import write_outputs
 
         request = GenerationRequest.from_dict(job.params)
+        if request.init_image is not None and not Path(request.init_image).is_absolute():
+            request = dataclasses.replace(request, init_image=str(self.data_dir / request.init_image))
 
         def on_progress(progress: Progress) -> None:
             state.step, state.total = progress.step, progress.total
@@ -210,6 +216,5 @@ class Worker:
         # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
         engine.check_token_limit(request.prompt)
         result = engine.run(request, on_progress=on_progress, cancel=state.cancel)
-        out_dir = self.outputs_dir / str(job.id)
-        write_outputs(result, out_dir)
-        return out_dir
+        write_outputs(result, self.outputs_dir / str(job.id))
+        return Path("outputs") / str(job.id)

@@ -71,7 +71,7 @@ async def _enqueue(queue: Queue, prompt: str, n: int) -> int:
 
 
 def _worker(queue: Queue, engine: ScriptedEngine, tmp_path: Path, name: str = "w1") -> Worker:
-    return Worker(queue, lambda model: engine, tmp_path / "outputs", worker_id=name, heartbeat_seconds=0.05,
+    return Worker(queue, lambda model: engine, tmp_path, worker_id=name, heartbeat_seconds=0.05,
                   poll_seconds=0.01, shutdown_grace_seconds=0.2)
 
 
