@@ -7,7 +7,6 @@ from typing import Any
 
 import discord
 
-
 # Actions a button can carry; the custom_id is `imagine:<action>:<job_id>:<tile>` (well under Discord's 100).
 UPSCALE = "u"
 VARY_SUBTLE = "v"

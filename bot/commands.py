@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import logging
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 

@@ -12,6 +12,7 @@ import io
 import logging
 import random
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 # Discord allows about 5 edits per 5 s per channel; one edit per job every 2 s keeps well inside with a few jobs.
 EDIT_INTERVAL_S = 2.0
 MAX_DELIVERY_ATTEMPTS = 8
-HISTORY_SCAN = 50
+HISTORY_SCAN = 200
 
 
 def job_label(job: JobView) -> str:
@@ -103,13 +104,15 @@ class Delivery:
 
     async def _already_posted(self, channel: discord.abc.Messageable, job: JobView) -> discord.Message | None:
         """After an interrupted delivery, find the message we may already have posted for this job."""
-        marker, button_part = job_label(job), f":{job.id}:"
-        async for message in channel.history(limit=HISTORY_SCAN):
+        # Only messages posted after the job finished can be its result; Discord ids encode their time.
+        since = job.finished_at or job.created_at
+        after = discord.Object(discord.utils.time_snowflake(since - timedelta(seconds=5)))
+        async for message in channel.history(limit=HISTORY_SCAN, after=after):
             if message.author.id != self.bot.user.id or message.id == job.status_message_id:
                 continue
             ids = [c.custom_id for row in message.components for c in getattr(row, "children", [])
                    if getattr(c, "custom_id", None)]
-            if any(button_part in cid for cid in ids) or (not ids and message.content == outcome_text(job)):
+            if any(cid.split(":")[2:3] == [str(job.id)] for cid in ids) or (not ids and message.content == outcome_text(job)):
                 return message
         return None
 

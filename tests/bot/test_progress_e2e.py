@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
-from dataclasses import replace
 
 from tests.bot.conftest import BotRunner, is_result, until, wait_result
 
