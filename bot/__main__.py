@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except discord.LoginFailure:
-        print("imagine-bot: Discord refused DISCORD_TOKEN: check the bot token in the developer portal", file=sys.stderr)
+        print("imagine-bot: Discord refused DISCORD_TOKEN: check the bot token in the developer portal",
+              file=sys.stderr)
         return 2
     return 0
 

@@ -22,7 +22,10 @@ def custom_id(action: str, job_id: int, tile: int) -> str:
     return f"imagine:{action}:{job_id}:{tile}"
 
 
-class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=r"imagine:(?P<action>u|vs|v|r):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"):
+TEMPLATE = r"imagine:(?P<action>u|vs|v|r):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
+
+
+class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
     """One U/V/re-roll button: which action, on which job, on which tile."""
 
     def __init__(self, action: str, job_id: int, tile: int, *, label: str | None = None,

@@ -110,7 +110,8 @@ async def _job_id_from(bot: ImagineBot, job: str) -> int:
     return number
 
 
-async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction, image: discord.Attachment) -> tuple[str, tuple[int, int]]:
+async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction,
+                        image: discord.Attachment) -> tuple[str, tuple[int, int]]:
     """Download an attachment from Discord's own URL, check it before decoding, keep it as a PNG."""
     host = urlsplit(image.url).hostname or ""
     if host not in bot.config.discord.attachment_hosts:
@@ -161,9 +162,11 @@ async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool,
 @app_commands.command(name="vary")
 @app_commands.describe(job="A job id, or a link to a result message", tile="Which image of the grid (1-4)",
                        strength="How far the variations may wander", image="Or: an image of your own (PNG, JPEG, WebP)",
-                       prompt="With an image: what it should become", denoise="With an image: how much to change (0.05-0.95)")
+                       prompt="With an image: what it should become",
+                       denoise="With an image: how much to change (0.05-0.95)")
 @app_commands.guild_only()
-async def vary(interaction: discord.Interaction, job: str | None = None, tile: app_commands.Range[int, 1, 4] | None = None,
+async def vary(interaction: discord.Interaction, job: str | None = None,
+               tile: app_commands.Range[int, 1, 4] | None = None,
                strength: Literal["subtle", "strong"] = "subtle", image: discord.Attachment | None = None,
                prompt: app_commands.Range[str, 0, 1500] | None = None,
                denoise: app_commands.Range[float, 0.05, 0.95] | None = None) -> None:
@@ -200,8 +203,8 @@ async def cancel(interaction: discord.Interaction, job: int) -> None:
     result = await bot.queue.cancel(job, interaction.user.id)
     if result is None:
         raise UserError(f"Job #{job} has already finished ({found.status}).")
-    await interaction.response.send_message(f"Job #{job} is {'cancelled' if result.status == 'cancelled' else 'being stopped'}.",
-                                            ephemeral=True)
+    state = "cancelled" if result.status == "cancelled" else "being stopped"
+    await interaction.response.send_message(f"Job #{job} is {state}.", ephemeral=True)
 
 
 ALL_COMMANDS = (imagine, vary, upscale, cancel)

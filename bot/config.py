@@ -256,7 +256,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     generation = _typed("generation", GenerationSettings,
                         _section(raw, "generation", {f.name for f in fields(GenerationSettings)}))
     if generation.sampler not in SAMPLER_NAMES:
-        raise ConfigError(f"config: generation.sampler = {generation.sampler!r} must be one of {', '.join(SAMPLER_NAMES)}")
+        raise ConfigError(f"config: generation.sampler = {generation.sampler!r} must be one of "
+                          f"{', '.join(SAMPLER_NAMES)}")
     for side in ("width", "height"):
         if getattr(generation, side) % 8:
             raise ConfigError(f"config: generation.{side} = {getattr(generation, side)} must be a multiple of 8")

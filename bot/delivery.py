@@ -112,8 +112,10 @@ class Delivery:
                 continue
             ids = [c.custom_id for row in message.components for c in getattr(row, "children", [])
                    if getattr(c, "custom_id", None)]
-            if any(cid.split(":")[2:3] == [str(job.id)] for cid in ids) or (not ids and message.content == outcome_text(job)):
-                return message
+            if ids and any(cid.split(":")[2:3] == [str(job.id)] for cid in ids):
+                return message  # a result: its buttons carry the job id
+            if not ids and message.content == outcome_text(job):
+                return message  # a failure or cancellation notice
         return None
 
     async def deliver(self, job: JobView) -> int:
