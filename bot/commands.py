@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import UnknownJob, UserError, render
+from bot.replies import PrivateReply
 from bot.submissions import Origin
 from db.queue import Enqueued
 from generation.prompt_params import parse_prompt
@@ -71,8 +72,9 @@ async def imagine(interaction: discord.Interaction, prompt: app_commands.Range[s
     if spec.sampler == "default":  # no --sampler flag: the operator's configured sampler
         spec = dataclasses.replace(spec, sampler=bot.config.generation.sampler)
     request = spec.to_request(base_seed=bot.submissions.seed(), model=_model_id(bot, model))
-    enqueued = await bot.submissions.imagine(origin_of(interaction), request)
-    await interaction.response.send_message(queued_text(enqueued), ephemeral=True)
+    async with PrivateReply(interaction) as reply:
+        enqueued = await bot.submissions.imagine(origin_of(interaction), request)
+        await reply.send(queued_text(enqueued))
     bot.notify_new_job()
 
 
@@ -139,23 +141,23 @@ async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool,
     origin = origin_of(interaction)
     if (job is None) == (image is None):
         raise UserError("Give either a job (and tile) or an image, not both and not neither.")
-    if image is not None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        path, size = await _saved_upload(bot, interaction, image)
-        g = bot.config.generation
-        default = g.refine_strength if upscale else (g.img2img_strong if strength == "strong" else g.img2img_subtle)
-        enqueued = await bot.submissions.from_upload(origin, path, size, upscale=upscale,
-                                                     prompt=(prompt or "").strip(),
-                                                     strength=denoise if denoise is not None else default)
-        await interaction.followup.send(queued_text(enqueued), ephemeral=True)
-    else:
-        job_id = await _job_id_from(bot, job or "")
-        tile = tile or 1
-        if upscale:
-            enqueued = await bot.submissions.upscale(origin, job_id, tile)
+    async with PrivateReply(interaction) as reply:
+        if image is not None:
+            await reply.defer()  # a download and a decode: acknowledge first
+            path, size = await _saved_upload(bot, interaction, image)
+            g = bot.config.generation
+            default = g.refine_strength if upscale else (g.img2img_strong if strength == "strong" else
+                                                          g.img2img_subtle)
+            enqueued = await bot.submissions.from_upload(origin, path, size, upscale=upscale,
+                                                         prompt=(prompt or "").strip(),
+                                                         strength=denoise if denoise is not None else default)
         else:
-            enqueued = await bot.submissions.vary(origin, job_id, tile, strong=strength == "strong")
-        await interaction.response.send_message(queued_text(enqueued), ephemeral=True)
+            job_id = await _job_id_from(bot, job or "")
+            if upscale:
+                enqueued = await bot.submissions.upscale(origin, job_id, tile or 1)
+            else:
+                enqueued = await bot.submissions.vary(origin, job_id, tile or 1, strong=strength == "strong")
+        await reply.send(queued_text(enqueued))
     bot.notify_new_job()
 
 
@@ -195,16 +197,17 @@ async def upscale(interaction: discord.Interaction, job: str | None = None,
 async def cancel(interaction: discord.Interaction, job: int) -> None:
     """Cancel one of your queued or running jobs."""
     bot = _bot(interaction)
-    found = await bot.queue.get(job)
-    if found is None or found.guild_id != interaction.guild_id:
-        raise UnknownJob(f"There is no job #{job} on this server.")
-    if found.user_id != interaction.user.id:
-        raise UserError(f"Job #{job} is not yours to cancel.")
-    result = await bot.queue.cancel(job, interaction.user.id)
-    if result is None:
-        raise UserError(f"Job #{job} has already finished ({found.status}).")
-    state = "cancelled" if result.status == "cancelled" else "being stopped"
-    await interaction.response.send_message(f"Job #{job} is {state}.", ephemeral=True)
+    async with PrivateReply(interaction) as reply:
+        found = await bot.queue.get(job)
+        if found is None or found.guild_id != interaction.guild_id:
+            raise UnknownJob(f"There is no job #{job} on this server.")
+        if found.user_id != interaction.user.id:
+            raise UserError(f"Job #{job} is not yours to cancel.")
+        result = await bot.queue.cancel(job, interaction.user.id)
+        if result is None or result.status not in ("cancelled", "running"):
+            raise UserError(f"Job #{job} has already finished ({found.status}).")
+        state = "cancelled" if result.status == "cancelled" else "being stopped"
+        await reply.send(f"Job #{job} is {state}.")
 
 
 ALL_COMMANDS = (imagine, vary, upscale, cancel)
@@ -216,15 +219,16 @@ async def on_button(interaction: discord.Interaction, action: str, job_id: int, 
 
     bot = _bot(interaction)
     origin = origin_of(interaction)
-    try:
-        if action == REROLL:
-            enqueued = await bot.submissions.reroll(origin, job_id)
-        elif action == UPSCALE:
-            enqueued = await bot.submissions.upscale(origin, job_id, tile)
-        else:
-            enqueued = await bot.submissions.vary(origin, job_id, tile, strong=action == VARY_STRONG)
-    except Exception as exc:  # every domain error is rendered in one place
-        await interaction.response.send_message(render(exc), ephemeral=True)
-        return
-    await interaction.response.send_message(queued_text(enqueued), ephemeral=True)
+    async with PrivateReply(interaction) as reply:
+        try:
+            if action == REROLL:
+                enqueued = await bot.submissions.reroll(origin, job_id)
+            elif action == UPSCALE:
+                enqueued = await bot.submissions.upscale(origin, job_id, tile)
+            else:
+                enqueued = await bot.submissions.vary(origin, job_id, tile, strong=action == VARY_STRONG)
+        except Exception as exc:  # every domain error is rendered in one place
+            await reply.send(render(exc))
+            return
+        await reply.send(queued_text(enqueued))
     bot.notify_new_job()

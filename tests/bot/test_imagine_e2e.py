@@ -137,3 +137,44 @@ async def until_async(fetch, condition, timeout: float = 20.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition(await fetch()):
             await asyncio.sleep(0.05)
+
+
+async def test_a_locked_database_gets_a_clear_retry_message_in_time(runner: BotRunner) -> None:
+    """SQLite locked by another writer past the busy timeout: acknowledged in 3 s, told to retry, nothing lost."""
+    import sqlite3
+    import threading
+
+    fake = runner.fake
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "before the lock"})
+    await wait_result(fake, mark)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        connection = sqlite3.connect(runner.config.database_url.split("///", 1)[1], isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(30)
+        connection.execute("ROLLBACK")
+        connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        await asyncio.to_thread(locked.wait, 10)
+        inter = await fake.invoke_slash("imagine", {"prompt": "during the lock"})
+        ack = await inter.wait_response(timeout=3)
+        assert ack.elapsed_s < 3
+        async with asyncio.timeout(30):
+            while inter.original is None or "busy" not in (inter.original.content or ""):
+                await asyncio.sleep(0.05)
+        assert "nothing was queued" in inter.original.content
+    finally:
+        release.set()
+        await asyncio.to_thread(holder.join)
+    mark = fake.mark()
+    again = await fake.invoke_slash("imagine", {"prompt": "after the lock"})
+    assert "Queued as job #" in (await again.wait_response(timeout=3)).content
+    await wait_result(fake, mark)
+    assert [j.prompt for j in await runner.bot.queue.recent_jobs(fake.users[0], 10)] == ["after the lock",
+                                                                                          "before the lock"]
