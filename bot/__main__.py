@@ -30,7 +30,7 @@ def _engine_factory(config: Config):
         from generation.engine import Engine
 
         device = None if config.model.device == "auto" else config.model.device
-        return Engine(model, device=device)
+        return Engine(model, device=device, upscaler=config.model.upscaler or None)
 
     return load
 

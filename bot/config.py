@@ -41,6 +41,8 @@ class ModelSettings:
 
     default: str = "stable-diffusion-v1-5/stable-diffusion-v1-5"
     device: str = "auto"
+    # Optional diffusers 2x latent upscaler for U buttons (hub id or folder); empty: Lanczos, no extra weights.
+    upscaler: str = ""
     # Extra models members may pick by name (/imagine model:<name>): name -> hub id or local folder.
     choices: Mapping[str, str] = field(default_factory=dict)
 
@@ -247,10 +249,14 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     url = env.get("DATABASE_URL") or database.get("url", Config.database_url)
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError(f"config: database.url = {url!r} is not an SQLAlchemy URL")
-    model_raw = _section(raw, "model", {"default", "device", "choices"})
+    model_raw = _section(raw, "model", {"default", "device", "choices", "upscaler"})
+    upscaler = model_raw.pop("upscaler", "")
+    if not isinstance(upscaler, str):
+        raise ConfigError(f"config: model.upscaler = {upscaler!r} must be a hub id, a folder or empty")
     choices = _model_choices(model_raw.pop("choices", {}))
     model = _typed("model", ModelSettings, model_raw)
-    model = ModelSettings(default=env.get("IMAGINE_MODEL") or model.default, device=model.device, choices=choices)
+    model = ModelSettings(default=env.get("IMAGINE_MODEL") or model.default, device=model.device, choices=choices,
+                          upscaler=upscaler)
     if model.device != "auto" and not (model.device == "cpu" or model.device.startswith(("cuda", "mps"))):
         raise ConfigError(f"config: model.device = {model.device!r} must be auto, cpu, cuda, cuda:N or mps")
     generation = _typed("generation", GenerationSettings,
