@@ -185,19 +185,23 @@ class Worker:
             if state.preview_due and state.preview is not None:
                 state.preview_due = False
                 await asyncio.to_thread(self._save_preview, job, state.preview)
-            beat = await self.queue.heartbeat(job.id, job.claim_token, progress_step=state.step,
-                                              progress_total=state.total)
+            try:
+                beat = await self.queue.heartbeat(job.id, job.claim_token, progress_step=state.step,
+                                                  progress_total=state.total)
+            except QueueError as exc:  # a locked or restarting database: keep trying while the lease lasts
+                log.warning("heartbeat for job %s failed (%s); trying again", job.id, exc)
+                continue
             if (not beat.held or beat.cancel_requested) and not state.cancel.is_set():
                 state.lost = not beat.held
                 log.warning("job %s %s; stopping it", job.id, "lost its lease" if state.lost else "was cancelled")
                 state.cancel.set()
 
     def _save_preview(self, job: JobView, image) -> None:
+        from generation.progress import write_preview
+
         folder = self.outputs_dir / str(job.id)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "preview.tmp.jpg"
-        image.convert("RGB").save(tmp, "JPEG", quality=80)
-        tmp.replace(folder / "preview.jpg")
+        write_preview(image, folder / "preview.jpg")
 
     def _generate(self, job: JobView, state: _RunState) -> Path:
         """In a thread: run the engine, then write tiles and grid (PNG encoding is slow: never on the loop)."""

@@ -125,3 +125,28 @@ async def test_stop_hands_the_running_job_back(queue: Queue, tmp_path: Path) -> 
     await asyncio.wait_for(task, timeout=10)
     job = await queue.get(job_id)
     assert job.status == "queued" and job.attempts == 0
+
+
+async def test_heartbeat_survives_a_database_hiccup(queue: Queue, tmp_path: Path) -> None:
+    """A heartbeat that meets a locked database tries again instead of dying, so the lease keeps being renewed."""
+    from db.errors import QueueBusy
+
+    gate = threading.Event()
+    job_id = await _enqueue(queue, "slow", 1)
+    worker = _worker(queue, ScriptedEngine(gate=gate), tmp_path)
+    real_heartbeat, calls = queue.heartbeat, []
+
+    async def flaky_heartbeat(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise QueueBusy("database is locked")
+        return await real_heartbeat(*args, **kwargs)
+
+    queue.heartbeat = flaky_heartbeat
+    task = asyncio.create_task(worker.run_burst())
+    async with asyncio.timeout(10):
+        while len(calls) < 3:
+            await asyncio.sleep(0.01)
+    gate.set()
+    await task
+    assert (await queue.get(job_id)).status == "succeeded"
