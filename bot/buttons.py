@@ -7,6 +7,10 @@ from typing import Any
 
 import discord
 
+from bot.commands.context import bot_of, origin_of, queued_text
+from bot.errors import render
+from bot.replies import PrivateReply
+
 # Actions a button can carry; the custom_id is `imagine:<action>:<job_id>:<tile>` (well under Discord's 100).
 UPSCALE = "u"
 VARY_SUBTLE = "v"
@@ -42,10 +46,23 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         return cls(match["action"], int(match["job"]), int(match["tile"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        """Queue the child job this button stands for."""
-        from bot.commands import on_button
-
-        await on_button(interaction, self.action, self.job_id, self.tile)
+        """Queue the child job this button stands for and tell the clicker privately."""
+        bot = bot_of(interaction)
+        origin = origin_of(interaction)
+        async with PrivateReply(interaction) as reply:
+            try:
+                if self.action == REROLL:
+                    enqueued = await bot.submissions.reroll(origin, self.job_id)
+                elif self.action == UPSCALE:
+                    enqueued = await bot.submissions.upscale(origin, self.job_id, self.tile)
+                else:
+                    enqueued = await bot.submissions.vary(origin, self.job_id, self.tile,
+                                                          strong=self.action == VARY_STRONG)
+            except Exception as exc:  # every domain error is rendered in one place
+                await reply.send(render(exc))
+                return
+            await reply.send(queued_text(enqueued))
+        bot.notify_new_job()
 
 
 def grid_view(job_id: int) -> discord.ui.View:

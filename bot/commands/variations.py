@@ -1,10 +1,8 @@
-"""Slash commands: /imagine, /vary, /upscale, /cancel. Each docstring is its Discord description."""
+"""/vary and /upscale: seed-locked variations and 2x refinements of a tile, a past result or an upload."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 import re
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -12,88 +10,15 @@ from urllib.parse import urlsplit
 import discord
 from discord import app_commands
 
-from bot.errors import UnknownJob, UserError, render
+from bot.commands.context import bot_of, origin_of, queued_text
+from bot.errors import UnknownJob, UserError
 from bot.replies import PrivateReply
-from bot.submissions import Origin
-from db.queue import Enqueued
-from generation.prompt_params import parse_prompt
 from generation.uploads import check_upload
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
 
-log = logging.getLogger(__name__)
-
 _MESSAGE_LINK = re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/channels/\d+/\d+/(\d+)")
-
-
-def origin_of(interaction: discord.Interaction) -> Origin:
-    """Who asked, where: the identity stored with the job."""
-    roles = tuple(r.id for r in getattr(interaction.user, "roles", ()) or ())
-    return Origin(interaction_id=interaction.id, user_id=interaction.user.id, guild_id=interaction.guild_id,
-                  channel_id=interaction.channel_id or 0, role_ids=roles)
-
-
-def queued_text(enqueued: Enqueued) -> str:
-    """`Queued as job #12: position 3, about 40 s.`"""
-    job = enqueued.job
-    if not enqueued.created:
-        return f"That was already queued as job #{job.id} ({job.status})."
-    eta = f", about {max(1, round(enqueued.eta_seconds))} s" if enqueued.eta_seconds is not None else ""
-    return f"Queued as job #{job.id}: position {enqueued.position}{eta}. The result will be posted in this channel."
-
-
-class ImagineTree(app_commands.CommandTree):
-    """A command tree that renders every error for the member in one place."""
-
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        """Show the member what went wrong, privately; unexpected errors are logged by render()."""
-        original = getattr(error, "original", error)
-        text = render(original)
-        if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
-
-
-def _bot(interaction: discord.Interaction) -> ImagineBot:
-    return interaction.client  # type: ignore[return-value]
-
-
-@app_commands.command(name="imagine")
-@app_commands.describe(prompt="What to draw. Flags go at the end: --ar 16:9 --no text --seed 42 --chaos 30 --q 2",
-                       model="Which of this server's models to use (default: the server's default model)")
-@app_commands.guild_only()
-async def imagine(interaction: discord.Interaction, prompt: app_commands.Range[str, 1, 1500],
-                  model: app_commands.Range[str, 1, 32] | None = None) -> None:
-    """Generate four images from a prompt."""
-    bot = _bot(interaction)
-    spec = parse_prompt(prompt, bot.prompt_defaults)
-    if spec.sampler == "default":  # no --sampler flag: the operator's configured sampler
-        spec = dataclasses.replace(spec, sampler=bot.config.generation.sampler)
-    request = spec.to_request(base_seed=bot.submissions.seed(), model=_model_id(bot, model))
-    async with PrivateReply(interaction) as reply:
-        enqueued = await bot.submissions.imagine(origin_of(interaction), request)
-        await reply.send(queued_text(enqueued))
-    bot.notify_new_job()
-
-
-def _model_id(bot: ImagineBot, name: str | None) -> str:
-    """The hub id or folder behind a model name members pick; the default model without one."""
-    if name is None:
-        return bot.config.model.default
-    choices = bot.config.model.choices
-    if name not in choices:
-        known = ", ".join(sorted(choices)) or "none are configured"
-        raise UserError(f"There is no model {name!r} on this server; choose one of: {known}.")
-    return choices[name]
-
-
-@imagine.autocomplete("model")
-async def _model_names(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    """Offer the configured model names that match what the member typed."""
-    names = sorted(_bot(interaction).config.model.choices)
-    return [app_commands.Choice(name=name, value=name) for name in names if current.lower() in name][:25]
 
 
 async def _job_id_from(bot: ImagineBot, job: str) -> int:
@@ -137,7 +62,7 @@ async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction,
 async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool, job: str | None, tile: int | None,
                              image: discord.Attachment | None, strength: str, prompt: str | None,
                              denoise: float | None) -> None:
-    bot = _bot(interaction)
+    bot = bot_of(interaction)
     origin = origin_of(interaction)
     if (job is None) == (image is None):
         raise UserError("Give either a job (and tile) or an image, not both and not neither.")
@@ -189,46 +114,3 @@ async def upscale(interaction: discord.Interaction, job: str | None = None,
     """Twice the size and refined: one image of a grid, or an image you upload."""
     await _on_tile_or_upload(interaction, upscale=True, job=job, tile=tile, image=image, strength="subtle",
                              prompt=prompt, denoise=denoise)
-
-
-@app_commands.command(name="cancel")
-@app_commands.describe(job="The id of your job to cancel")
-@app_commands.guild_only()
-async def cancel(interaction: discord.Interaction, job: int) -> None:
-    """Cancel one of your queued or running jobs."""
-    bot = _bot(interaction)
-    async with PrivateReply(interaction) as reply:
-        found = await bot.queue.get(job)
-        if found is None or found.guild_id != interaction.guild_id:
-            raise UnknownJob(f"There is no job #{job} on this server.")
-        if found.user_id != interaction.user.id:
-            raise UserError(f"Job #{job} is not yours to cancel.")
-        result = await bot.queue.cancel(job, interaction.user.id)
-        if result is None or result.status not in ("cancelled", "running"):
-            raise UserError(f"Job #{job} has already finished ({found.status}).")
-        state = "cancelled" if result.status == "cancelled" else "being stopped"
-        await reply.send(f"Job #{job} is {state}.")
-
-
-ALL_COMMANDS = (imagine, vary, upscale, cancel)
-
-
-async def on_button(interaction: discord.Interaction, action: str, job_id: int, tile: int) -> None:
-    """A U/V/re-roll click: queue the child job and tell the clicker privately."""
-    from bot.buttons import REROLL, UPSCALE, VARY_STRONG
-
-    bot = _bot(interaction)
-    origin = origin_of(interaction)
-    async with PrivateReply(interaction) as reply:
-        try:
-            if action == REROLL:
-                enqueued = await bot.submissions.reroll(origin, job_id)
-            elif action == UPSCALE:
-                enqueued = await bot.submissions.upscale(origin, job_id, tile)
-            else:
-                enqueued = await bot.submissions.vary(origin, job_id, tile, strong=action == VARY_STRONG)
-        except Exception as exc:  # every domain error is rendered in one place
-            await reply.send(render(exc))
-            return
-        await reply.send(queued_text(enqueued))
-    bot.notify_new_job()

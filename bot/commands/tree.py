@@ -1,0 +1,21 @@
+"""The command tree: renders every command error for the member in one place."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.errors import render
+
+
+class ImagineTree(app_commands.CommandTree):
+    """A command tree that renders every error for the member in one place."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Show the member what went wrong, privately; unexpected errors are logged by render()."""
+        original = getattr(error, "original", error)
+        text = render(original)
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
