@@ -1,10 +1,11 @@
 """Slash commands, one module per family; each command's docstring is its Discord description."""
 
+from bot.commands.help import help_command
 from bot.commands.imagine import imagine
 from bot.commands.jobs import cancel
 from bot.commands.tree import ImagineTree
 from bot.commands.variations import upscale, vary
 
-ALL_COMMANDS = (imagine, vary, upscale, cancel)
+ALL_COMMANDS = (imagine, vary, upscale, cancel, help_command)
 
 __all__ = ["ALL_COMMANDS", "ImagineTree"]
