@@ -101,6 +101,16 @@ class PrioritySettings:
 
 
 @dataclass(frozen=True)
+class ModerationSettings:
+    """Who may use the moderator console, and where moderator actions are posted."""
+
+    # Members with one of these roles are moderators, besides everyone with Manage Server.
+    moderator_role_ids: tuple[int, ...] = ()
+    # A channel that receives every moderator action; 0: none (the audit table still records them).
+    log_channel_id: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the bot and the worker are configured with."""
 
@@ -113,6 +123,7 @@ class Config:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     data_dir: Path = Path("data")
     priority: PrioritySettings = field(default_factory=PrioritySettings)
+    moderation: ModerationSettings = field(default_factory=ModerationSettings)
 
     @property
     def outputs_dir(self) -> Path:
@@ -227,9 +238,20 @@ def _worker_settings(values: dict[str, Any]) -> WorkerSettings:
                           id=worker_id)
 
 
+def _moderation(raw: Mapping[str, Any]) -> ModerationSettings:
+    values = _section(raw, "moderation", {"moderator_role_ids", "log_channel_id"})
+    channel = values.get("log_channel_id", 0)
+    if isinstance(channel, bool) or not isinstance(channel, int) or channel < 0:
+        raise ConfigError(f"config: moderation.log_channel_id = {channel!r} must be a channel id, or 0 for none")
+    return ModerationSettings(
+        moderator_role_ids=_id_list("moderation.moderator_role_ids", values.get("moderator_role_ids", [])),
+        log_channel_id=channel)
+
+
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
-    known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority"}
+    known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
+             "moderation"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -287,6 +309,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         data_dir=Path(data_dir),
         priority=PrioritySettings(users=_weights("priority.users", priority.get("users", {})),
                                   roles=_weights("priority.roles", priority.get("roles", {}))),
+        moderation=_moderation(raw),
     )
 
 

@@ -60,3 +60,13 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
     broken.write_text("[generation\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(broken, env={})
+
+
+def test_moderation_keys_are_read_and_checked() -> None:
+    """[moderation] gives moderator role ids and the log channel; a bad value names its key."""
+    config = parse_config({"moderation": {"moderator_role_ids": [11, 12], "log_channel_id": 13}}, {})
+    assert (config.moderation.moderator_role_ids, config.moderation.log_channel_id) == ((11, 12), 13)
+    with pytest.raises(ConfigError, match="moderation.moderator_role_ids"):
+        parse_config({"moderation": {"moderator_role_ids": ["mods"]}}, {})
+    with pytest.raises(ConfigError, match="moderation.log_channel_id"):
+        parse_config({"moderation": {"log_channel_id": -1}}, {})

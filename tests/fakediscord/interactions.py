@@ -145,7 +145,9 @@ def command_options(world: World, declared: list[dict], given: dict[str, Any], r
             uid = int(value)
             resolved.setdefault("users", {})[str(uid)] = world.users[uid].payload()
             if uid in world.members:
+                # Resolved members are partial: no user (it sits in resolved.users), deaf or mute.
                 member = world.members[uid].payload(with_user=False) | {"permissions": str(world.permissions(uid))}
+                member.pop("deaf"), member.pop("mute")
                 resolved.setdefault("members", {})[str(uid)] = member
             value = str(uid)
         elif kind in (ROLE, MENTIONABLE) and int(value) in world.roles:

@@ -138,3 +138,8 @@ def check_responses(records: Iterable[Any]) -> list[str]:
         if 200 <= record.status < 300 and record.response is not None:
             problems += check_response(record.method, record.path, record.status, record.response)
     return problems
+
+
+def check_schema(name: str, instance: Any) -> list[str]:
+    """Problems with an object against one of the spec's component schemas (e.g. ResolvedObjectsResponse)."""
+    return _errors(_validator("components", "schemas", name), instance, name)

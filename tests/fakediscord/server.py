@@ -24,7 +24,7 @@ from tests.fakediscord.bodies import Body, Upload
 from tests.fakediscord.clock import FakeClock, Snowflakes
 from tests.fakediscord.commands import CommandRegistry
 from tests.fakediscord.errors import DiscordError, unknown
-from tests.fakediscord.gateway import RECONNECT, Gateway
+from tests.fakediscord.gateway import GUILDS, RECONNECT, Gateway
 from tests.fakediscord.interactions import (
     APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL, MODAL_SUBMIT, InteractionRecord, base_payload, command_data,
     find_component, modal_components,
@@ -146,6 +146,21 @@ class FakeDiscord:
     def moderator_role_id(self) -> int:
         """The Moderator role (Manage Messages, Moderate Members); bob has it."""
         return self.world.moderator_role_id
+
+    async def add_role(self, name: str, permissions: int) -> int:
+        """Create a guild role; a connected bot hears GUILD_ROLE_CREATE (Guilds intent), as from Discord."""
+        role = self.world.add_role(name, permissions)
+        await self.gateway.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": role.payload()},
+                                    intent=GUILDS)
+        return role.id
+
+    def add_member(self, name: str, role_ids: list[int] | tuple[int, ...] = ()) -> int:
+        """A new member of the guild with these roles; returns their user id (they appear in `users`)."""
+        return self.world.add_member(name, role_ids).user.id
+
+    def set_roles(self, user_id: int, role_ids: list[int] | tuple[int, ...]) -> None:
+        """Give a member exactly these roles; later interactions carry them (and their permissions)."""
+        self.world.set_roles(user_id, role_ids)
 
     def dm_channel_id(self, user_id: int) -> int:
         """The DM channel between the bot and a user (created on first use)."""

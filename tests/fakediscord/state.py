@@ -8,6 +8,7 @@ from tests.fakediscord.clock import FakeClock, Snowflakes, iso
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 ADMINISTRATOR = 1 << 3
+MANAGE_GUILD = 1 << 5
 ADD_REACTIONS = 1 << 6
 VIEW_CHANNEL = 1 << 10
 SEND_MESSAGES = 1 << 11
@@ -106,7 +107,7 @@ class Member:
     joined_at: datetime
 
     def payload(self, with_user: bool = True) -> dict:
-        """The guild member object (Discord leaves out `user` inside MESSAGE_CREATE)."""
+        """The guild member object (Discord leaves out `user` inside MESSAGE_CREATE and resolved data)."""
         data = {
             "nick": None, "avatar": None, "banner": None, "roles": [str(r) for r in self.role_ids],
             "joined_at": iso(self.joined_at), "premium_since": None, "deaf": False, "mute": False,
@@ -156,6 +157,25 @@ class World:
         role = Role(self.ids.next(), name, permissions, position, managed)
         self.roles[role.id] = role
         return role.id
+
+    def add_role(self, name: str, permissions: int) -> Role:
+        """A new role above the others, with these permission bits."""
+        return self.roles[self._add_role(name, permissions, max(r.position for r in self.roles.values()) + 1)]
+
+    def add_member(self, name: str, role_ids: list[int] | tuple[int, ...] = ()) -> Member:
+        """A new user who joins the guild with these roles."""
+        user = User(self.ids.next(), name)
+        self.users[user.id] = user
+        self.user_ids.append(user.id)
+        self._add_member(user, list(role_ids))
+        return self.members[user.id]
+
+    def set_roles(self, user_id: int, role_ids: list[int] | tuple[int, ...]) -> None:
+        """Give a member exactly these roles (by id); unknown role ids are refused, as Discord does."""
+        unknown_ids = [r for r in role_ids if r not in self.roles or r == self.guild_id]
+        if unknown_ids:
+            raise LookupError(f"unknown role ids {unknown_ids}; the guild has {sorted(self.roles)}")
+        self.members[user_id].role_ids = list(role_ids)
 
     def _add_channel(self, name: str, position: int) -> int:
         channel = Channel(self.ids.next(), name, self.guild_id, position)

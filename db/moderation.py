@@ -1,0 +1,247 @@
+"""Bans and the moderators' audit trail; the ban check the admission door runs inside its enqueue transaction.
+
+Functions taking a connection run inside the caller's transaction (the door's, or one of `Moderation`'s), so a
+moderator action and its audit entry commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+
+from db.engine import READ_ONLY
+from db.errors import translated
+from db.fairness import JOBS
+from db.models import Ban, JobStatus, ModerationAction
+from db.queue import utcnow
+from db.views import JobView
+
+ACTIONS: Table = ModerationAction.__table__  # type: ignore[assignment]
+BANS: Table = Ban.__table__  # type: ignore[assignment]
+MAX_ACTION_LENGTH = 32
+MAX_REASON_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class BanView:
+    """One ban as stored; expires_at None means until a moderator lifts it."""
+
+    guild_id: int
+    user_id: int
+    moderator_id: int
+    reason: str
+    created_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> BanView:
+        """From a bans row."""
+        return cls(row["guild_id"], row["user_id"], row["moderator_id"], row["reason"], row["created_at"],
+                   row["expires_at"])
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One moderator action: who did what to whom, when and why."""
+
+    id: int
+    guild_id: int | None
+    moderator_id: int
+    action: str
+    target_user_id: int | None
+    job_id: int | None
+    reason: str
+    created_at: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> AuditEntry:
+        """From a moderation_actions row."""
+        return cls(row["id"], row["guild_id"], row["moderator_id"], row["action"], row["target_user_id"],
+                   row["job_id"], row["reason"], row["created_at"], dict(row["details"] or {}))
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    """A waiting or running job for /mod queue; position is its 1-based place in line (0 while running)."""
+
+    job: JobView
+    position: int
+
+
+# -- inside someone else's transaction ---------------------------------------------------------------------------
+
+async def active_ban(conn: AsyncConnection, guild_id: int | None, user_id: int, now: datetime) -> BanView | None:
+    """The member's ban in this guild still in force at `now`, or None (a timed ban lifts itself when it ends)."""
+    if guild_id is None:
+        return None
+    stmt = select(BANS).where(BANS.c.guild_id == guild_id, BANS.c.user_id == user_id,
+                              BANS.c.expires_at.is_(None) | (BANS.c.expires_at > now))
+    row = (await conn.execute(stmt)).mappings().first()
+    return None if row is None else BanView.from_row(row)
+
+
+async def record_action(conn: AsyncConnection, now: datetime, *, guild_id: int | None, moderator_id: int,
+                        action: str, target_user_id: int | None = None, job_id: int | None = None,
+                        reason: str = "", details: Mapping[str, Any] | None = None) -> AuditEntry:
+    """Write one audit entry (e.g. "ban", "quota_set", "appeal_allow") in the caller's transaction."""
+    if not action or len(action) > MAX_ACTION_LENGTH:
+        raise ValueError(f"audit action {action!r} must be 1-{MAX_ACTION_LENGTH} characters")
+    values = {"guild_id": guild_id, "moderator_id": moderator_id, "action": action, "target_user_id": target_user_id,
+              "job_id": job_id, "reason": reason[:MAX_REASON_LENGTH], "details": dict(details or {}),
+              "created_at": now}
+    row = (await conn.execute(ACTIONS.insert().values(**values).returning(*ACTIONS.c))).mappings().one()
+    return AuditEntry.from_row(row)
+
+
+async def cancel_jobs(conn: AsyncConnection, now: datetime, *, guild_id: int, user_id: int | None = None,
+                      job_id: int | None = None) -> list[JobView]:
+    """Cancel waiting jobs (one job, or all of a member's) and ask running ones to stop; returns what changed.
+
+    Waiting jobs end at once; running ones get the cancel flag their worker sees at its next heartbeat. Both are
+    left undelivered, so the bot posts the usual "was cancelled" notice where the member asked.
+    """
+    where = [JOBS.c.guild_id == guild_id]
+    if user_id is not None:
+        where.append(JOBS.c.user_id == user_id)
+    if job_id is not None:
+        where.append(JOBS.c.id == job_id)
+    waiting = (update(JOBS).where(*where, JOBS.c.status == JobStatus.queued)
+               .values(status=JobStatus.cancelled, finished_at=now).returning(*JOBS.c))
+    changed = [JobView.from_row(r) for r in (await conn.execute(waiting)).mappings().all()]
+    if job_id is not None:  # one job: stop it even while it runs; a purge or ban leaves running jobs alone
+        running = (update(JOBS).where(*where, JOBS.c.status == JobStatus.running)
+                   .values(cancel_requested=True).returning(*JOBS.c))
+        changed += [JobView.from_row(r) for r in (await conn.execute(running)).mappings().all()]
+    return sorted(changed, key=lambda job: job.id)
+
+
+# -- moderator actions, one transaction each ---------------------------------------------------------------------
+
+class Moderation:
+    """Bans, cancellations and the audit trail in one database; every action writes its audit entry with it."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+
+    def now(self) -> datetime:
+        """The moderation clock's time (timezone-aware UTC)."""
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError(f"the moderation clock returned a naive datetime {now!r}; it must be timezone-aware UTC")
+        return now
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction (for callers that add their own change to an audited action, e.g. quotas)."""
+        with translated():
+            async with self._sessions() as session, session.begin():
+                yield await session.connection()
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with translated():
+            async with self._read_sessions() as session, session.begin():
+                yield await session.connection()
+
+    async def active_ban(self, guild_id: int | None, user_id: int) -> BanView | None:
+        """The member's ban in force now, or None (a read: never waits for the write lock)."""
+        async with self._read() as conn:
+            return await active_ban(conn, guild_id, user_id, self.now())
+
+    async def ban(self, guild_id: int, user_id: int, moderator_id: int, *, duration: timedelta | None,
+                  reason: str) -> tuple[BanView, list[JobView]]:
+        """Ban a member (replacing an earlier ban) and cancel their waiting jobs, in one transaction."""
+        if duration is not None and duration <= timedelta(0):
+            raise ValueError(f"a ban's duration must be positive, got {duration!r}")
+        now = self.now()
+        expires_at = None if duration is None else now + duration
+        values = {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id,
+                  "reason": reason[:MAX_REASON_LENGTH], "created_at": now, "expires_at": expires_at}
+        async with self.write() as conn:
+            await conn.execute(delete(BANS).where(BANS.c.guild_id == guild_id, BANS.c.user_id == user_id))
+            row = (await conn.execute(BANS.insert().values(**values).returning(*BANS.c))).mappings().one()
+            cancelled = await cancel_jobs(conn, now, guild_id=guild_id, user_id=user_id)
+            await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="ban",
+                                target_user_id=user_id, reason=reason,
+                                details={"expires_at": expires_at.isoformat() if expires_at else None,
+                                         "cancelled_jobs": [job.id for job in cancelled]})
+        return BanView.from_row(row), cancelled
+
+    async def unban(self, guild_id: int, user_id: int, moderator_id: int, *, reason: str = "") -> BanView | None:
+        """Lift a member's ban; returns the ban that was in force, or None (nothing is recorded then)."""
+        now = self.now()
+        async with self.write() as conn:
+            current = await active_ban(conn, guild_id, user_id, now)
+            await conn.execute(delete(BANS).where(BANS.c.guild_id == guild_id, BANS.c.user_id == user_id))
+            if current is not None:
+                await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="unban",
+                                    target_user_id=user_id, reason=reason)
+        return current
+
+    async def cancel_job(self, guild_id: int, job_id: int, moderator_id: int, *, reason: str = "") -> JobView | None:
+        """Cancel any member's job of this guild; None when no waiting or running job has that id here."""
+        now = self.now()
+        async with self.write() as conn:
+            changed = await cancel_jobs(conn, now, guild_id=guild_id, job_id=job_id)
+            if not changed:
+                return None
+            job = changed[0]
+            await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="cancel",
+                                target_user_id=job.user_id, job_id=job.id, reason=reason,
+                                details={"was": "queued" if job.status == JobStatus.cancelled else "running"})
+        return job
+
+    async def purge(self, guild_id: int, user_id: int, moderator_id: int, *, reason: str = "") -> list[JobView]:
+        """Cancel all of a member's waiting jobs in this guild; the purge is recorded even when there were none."""
+        now = self.now()
+        async with self.write() as conn:
+            cancelled = await cancel_jobs(conn, now, guild_id=guild_id, user_id=user_id)
+            await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="purge",
+                                target_user_id=user_id, reason=reason,
+                                details={"cancelled_jobs": [job.id for job in cancelled]})
+        return cancelled
+
+    async def record(self, *, guild_id: int | None, moderator_id: int, action: str, target_user_id: int | None = None,
+                     job_id: int | None = None, reason: str = "",
+                     details: Mapping[str, Any] | None = None) -> AuditEntry:
+        """Audit an action done elsewhere, in a transaction of its own."""
+        async with self.write() as conn:
+            return await record_action(conn, self.now(), guild_id=guild_id, moderator_id=moderator_id, action=action,
+                                       target_user_id=target_user_id, job_id=job_id, reason=reason, details=details)
+
+    async def audit(self, guild_id: int, *, user_id: int | None = None, limit: int = 15) -> list[AuditEntry]:
+        """The latest actions in a guild, newest first; with user_id, only those done to that member."""
+        stmt = select(ACTIONS).where(ACTIONS.c.guild_id == guild_id)
+        if user_id is not None:
+            stmt = stmt.where(ACTIONS.c.target_user_id == user_id)
+        stmt = stmt.order_by(ACTIONS.c.created_at.desc(), ACTIONS.c.id.desc()).limit(limit)
+        async with self._read() as conn:
+            return [AuditEntry.from_row(r) for r in (await conn.execute(stmt)).mappings().all()]
+
+    async def active_jobs(self, guild_id: int, *, limit: int = 25) -> list[QueueEntry]:
+        """Running jobs (oldest start first), then waiting ones with their place in the whole queue's fair order."""
+        running = (select(JOBS).where(JOBS.c.guild_id == guild_id, JOBS.c.status == JobStatus.running)
+                   .order_by(JOBS.c.started_at, JOBS.c.id).limit(limit))
+        # The workers take jobs of every guild in one order, so a job's place counts the other guilds' jobs too.
+        order = select(JOBS.c.id, JOBS.c.guild_id).where(JOBS.c.status == JobStatus.queued).order_by(JOBS.c.vtime,
+                                                                                                       JOBS.c.id)
+        async with self._read() as conn:
+            entries = [QueueEntry(JobView.from_row(r), 0) for r in (await conn.execute(running)).mappings().all()]
+            places = {row.id: place for place, row in enumerate((await conn.execute(order)).all(), start=1)
+                      if row.guild_id == guild_id}
+            wanted = sorted(places, key=places.__getitem__)[:max(0, limit - len(entries))]
+            if wanted:
+                rows = (await conn.execute(select(JOBS).where(JOBS.c.id.in_(wanted)))).mappings().all()
+                waiting = sorted((JobView.from_row(r) for r in rows), key=lambda job: places[job.id])
+                entries += [QueueEntry(job, places[job.id]) for job in waiting]
+        return entries
