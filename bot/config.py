@@ -102,12 +102,24 @@ class PrioritySettings:
 
 @dataclass(frozen=True)
 class ModerationSettings:
-    """Who may use the moderator console, and where moderator actions are posted."""
+    """Who moderates, where their actions are posted, and what members may not ask for."""
 
     # Members with one of these roles are moderators, besides everyone with Manage Server.
     moderator_role_ids: tuple[int, ...] = ()
     # A channel that receives every moderator action; 0: none (the audit table still records them).
     log_channel_id: int = 0
+    # Whole words, matched after normalisation (look-alike letters, digit swaps, "n.u.d.e" spellings).
+    banned_words: tuple[str, ...] = ()
+    # Regular expressions, searched in the case-folded prompt and in its normalised readings.
+    banned_patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SafetySettings:
+    """The NSFW image classifier the worker runs on every output image."""
+
+    classifier: str = "opennsfw"  # or "off"
+    threshold: float = 0.8  # an image scoring at least this is flagged; 0 flags every image
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,7 @@ class Config:
     data_dir: Path = Path("data")
     priority: PrioritySettings = field(default_factory=PrioritySettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
 
     @property
     def outputs_dir(self) -> Path:
@@ -156,6 +169,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue.poll_seconds": (0.01, 60),
     "queue.max_active_per_user": (1, 1000),
     "worker.shutdown_grace_seconds": (0, 3600),
+    "safety.threshold": (0.0, 1.0),
 }
 
 
@@ -239,19 +253,49 @@ def _worker_settings(values: dict[str, Any]) -> WorkerSettings:
 
 
 def _moderation(raw: Mapping[str, Any]) -> ModerationSettings:
-    values = _section(raw, "moderation", {"moderator_role_ids", "log_channel_id"})
+    values = _section(raw, "moderation", {"moderator_role_ids", "log_channel_id", "banned_words", "banned_patterns"})
     channel = values.get("log_channel_id", 0)
     if isinstance(channel, bool) or not isinstance(channel, int) or channel < 0:
         raise ConfigError(f"config: moderation.log_channel_id = {channel!r} must be a channel id, or 0 for none")
+    words, patterns = _banned(values)
     return ModerationSettings(
         moderator_role_ids=_id_list("moderation.moderator_role_ids", values.get("moderator_role_ids", [])),
-        log_channel_id=channel)
+        log_channel_id=channel, banned_words=words, banned_patterns=patterns)
+
+
+def _banned(values: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """banned_words and banned_patterns: lists of strings; each pattern must compile and each word keep a letter."""
+    from bot.prompt_filter import normalise
+
+    lists = {}
+    for key in ("banned_words", "banned_patterns"):
+        value = values.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"config: moderation.{key} = {value!r} must be a list of non-empty strings")
+        lists[key] = tuple(value)
+    for word in lists["banned_words"]:
+        if not normalise(word)[0]:
+            raise ConfigError(f"config: moderation.banned_words has {word!r}, which has no letters or digits")
+    for index, pattern in enumerate(lists["banned_patterns"]):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"config: moderation.banned_patterns[{index}] = {pattern!r} is not a valid regular "
+                              f"expression: {exc}") from None
+    return lists["banned_words"], lists["banned_patterns"]
+
+
+def _safety(values: dict[str, Any]) -> SafetySettings:
+    settings = _typed("safety", SafetySettings, values)
+    if settings.classifier not in ("opennsfw", "off"):
+        raise ConfigError(f"config: safety.classifier = {settings.classifier!r} must be \"opennsfw\" or \"off\"")
+    return settings
 
 
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
     known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
-             "moderation"}
+             "moderation", "safety"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -310,6 +354,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         priority=PrioritySettings(users=_weights("priority.users", priority.get("users", {})),
                                   roles=_weights("priority.roles", priority.get("roles", {}))),
         moderation=_moderation(raw),
+        safety=_safety(_section(raw, "safety", {"classifier", "threshold"})),
     )
 
 

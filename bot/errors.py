@@ -22,6 +22,14 @@ class UnknownJob(UserError):
     """A job id or message that doesn't name a job of this server."""
 
 
+class PromptBlocked(UserError):
+    """The prompt breaks one of the server's content rules; `rule` is for moderators, never shown to the member."""
+
+    def __init__(self, rule: str, block_id: int | None = None) -> None:
+        super().__init__("Your prompt was blocked by this server's content rules, and nothing was queued.")
+        self.rule, self.block_id = rule, block_id
+
+
 def render(error: BaseException) -> str:
     """Turn any error into the short text a member sees (domain errors verbatim, the rest generically)."""
     if isinstance(error, UserError):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Config
-from bot.errors import LimitReached, UnknownJob, UserError
+from bot.errors import LimitReached, PromptBlocked, UnknownJob, UserError
+from bot.prompt_filter import PromptFilter
 from db.queue import Enqueued, JobView, NewJob, Queue
 from generation.errors import RequestError
 from generation.refine import img2img_request, refine_request
@@ -69,9 +70,15 @@ class Submissions:
                  seed: Callable[[], int] = random_seed) -> None:
         self.queue, self.config = queue, config
         self.check_prompt = check_prompt or (lambda prompt: None)
+        self.prompt_filter = PromptFilter(config.moderation.banned_words, config.moderation.banned_patterns)
         self.seed = seed
 
     # -- building blocks -------------------------------------------------------------------------------------
+    def _screen(self, prompt: str) -> None:
+        """Refuse a prompt that breaks the server's content rules, before anything is queued."""
+        if (match := self.prompt_filter.match(prompt)) is not None:
+            raise PromptBlocked(str(match))
+
     def _priority(self, origin: Origin) -> float:
         weights = [self.config.priority.users.get(origin.user_id, 1.0)]
         weights += [self.config.priority.roles[r] for r in origin.role_ids if r in self.config.priority.roles]
@@ -115,6 +122,7 @@ class Submissions:
     # -- what members can ask for ----------------------------------------------------------------------------
     async def imagine(self, origin: Origin, request: GenerationRequest) -> Enqueued:
         """Queue a new grid from an already-parsed request."""
+        self._screen(request.prompt)
         self.check_prompt(request.prompt)
         return await self._enqueue(origin, "imagine", request)
 
@@ -167,6 +175,7 @@ class Submissions:
         source = GenerationRequest(kind=GenerationKind.txt2img, prompt=prompt, seeds=(self.seed(),) * 4,
                                    width=width, height=height, num_inference_steps=g.steps,
                                    guidance_scale=g.guidance_scale, sampler=g.sampler, model=self.config.model.default)
+        self._screen(prompt)
         self.check_prompt(prompt)
         if upscale:
             try:

@@ -70,3 +70,21 @@ def test_moderation_keys_are_read_and_checked() -> None:
         parse_config({"moderation": {"moderator_role_ids": ["mods"]}}, {})
     with pytest.raises(ConfigError, match="moderation.log_channel_id"):
         parse_config({"moderation": {"log_channel_id": -1}}, {})
+
+
+def test_a_banned_pattern_that_does_not_compile_is_named() -> None:
+    """A bad regular expression in moderation.banned_patterns stops the start with its index and text."""
+    with pytest.raises(ConfigError, match=r"moderation.banned_patterns\[1\] = 'gore\(' is not a valid regular"):
+        parse_config({"moderation": {"banned_patterns": ["nsfw", "gore("]}}, {})
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ({"moderation": {"banned_words": "nude"}}, "moderation.banned_words = 'nude' must be a list"),
+    ({"moderation": {"banned_words": ["..."]}}, "has '...', which has no letters or digits"),
+    ({"safety": {"classifier": "nudenet"}}, "safety.classifier = 'nudenet' must be"),
+    ({"safety": {"threshold": 1.5}}, "safety.threshold = 1.5 is out of range"),
+])
+def test_bad_safety_settings_are_named(toml: dict, message: str) -> None:
+    """Word lists, the classifier name and the threshold are checked at start."""
+    with pytest.raises(ConfigError, match=message):
+        parse_config(toml, {})
