@@ -9,6 +9,7 @@ import signal
 import sys
 
 from bot.config import Config, ConfigError, load_config
+from bot.startup import StartupError, check_local, login
 
 log = logging.getLogger("bot")
 
@@ -42,11 +43,11 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def _open_queue(config: Config):
+    from bot.startup import prepare_database
     from db.engine import make_engine
-    from db.migrations import upgrade
     from db.queue import Queue
 
-    await upgrade(config.database_url)
+    await prepare_database(config.database_url)
     engine = make_engine(config.database_url)
     return engine, Queue(engine, lease_seconds=config.queue.lease_seconds, max_attempts=config.queue.max_attempts)
 
@@ -66,6 +67,7 @@ def _worker(config: Config, queue, *, embedded: bool):
 
 async def run_worker(config: Config) -> None:
     """A worker alone: database and model, no Discord token."""
+    check_local(config, runs_worker=True)
     engine, queue = await _open_queue(config)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -101,13 +103,15 @@ def build_bot(config: Config, queue):
 
 async def run_bot(config: Config) -> None:
     """The bot, with the embedded worker unless the config turns it off."""
+    check_local(config, runs_worker=config.worker.embedded)
     engine, queue = await _open_queue(config)
     bot = build_bot(config, queue)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     try:
         async with bot:
-            runner = asyncio.create_task(bot.start(config.discord.token or ""))
+            await login(bot, config.discord.token or "", config.discord.api_base)
+            runner = asyncio.create_task(bot.connect())
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
             if runner.done():
@@ -137,15 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(upgrade(config.database_url))
         print(f"database at {config.database_url} is up to date")
         return 0
-    import discord
-
     try:
         asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))
     except KeyboardInterrupt:
         pass
-    except discord.LoginFailure:
-        print("imagine-bot: Discord refused DISCORD_TOKEN: check the bot token in the developer portal",
-              file=sys.stderr)
+    except StartupError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
         return 2
     return 0
 
