@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from alembic.script import ScriptDirectory
 
 from bot.startup import StartupError, check_models, prepare_database
+from db.migrations import alembic_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,11 +96,12 @@ def test_database_unreachable_masks_the_password(tmp_path: Path) -> None:
 
 async def test_pending_migrations_are_named_then_applied(tmp_path: Path,
                                                          caplog: pytest.LogCaptureFixture) -> None:
-    """A fresh database: the log names the pending revisions, and afterwards the schema is at head."""
+    """A fresh database: the log names every revision, oldest first; afterwards the schema is at head."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    revisions = [rev.revision for rev in reversed(list(ScriptDirectory.from_config(alembic_config()).walk_revisions()))]
     with caplog.at_level(logging.INFO, logger="bot.startup"):
         await prepare_database(url)
-    assert "applying 1 pending migration(s): 0001" in caplog.text
+    assert f"applying {len(revisions)} pending migration(s): {', '.join(revisions)}" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="bot.startup"):
         await prepare_database(url)
