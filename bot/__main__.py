@@ -42,14 +42,16 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _open_queue(config: Config):
+async def _open_queue(config: Config, clock=None):
     from bot.startup import prepare_database
     from db.engine import make_engine
-    from db.queue import Queue
+    from db.queue import Queue, utcnow
 
     await prepare_database(config.database_url)
     engine = make_engine(config.database_url)
-    return engine, Queue(engine, lease_seconds=config.queue.lease_seconds, max_attempts=config.queue.max_attempts)
+    # `clock` is for tests that travel in time (timed bans, quota days); everything else uses the real one.
+    return engine, Queue(engine, clock=clock or utcnow, lease_seconds=config.queue.lease_seconds,
+                         max_attempts=config.queue.max_attempts)
 
 
 def _worker(config: Config, queue, *, embedded: bool):

@@ -9,6 +9,7 @@ import discord
 
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import render
+from bot.moderators import refuse_if_banned
 from bot.replies import PrivateReply
 
 # Actions a button can carry; the custom_id is `imagine:<action>:<job_id>:<tile>` (well under Discord's 100).
@@ -44,6 +45,10 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
                              match: re.Match[str], /) -> JobButton:
         """Rebuild the button from its custom_id; nothing else is needed."""
         return cls(match["action"], int(match["job"]), int(match["tile"]))
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """A banned member's click is refused, privately, even on a button posted before the ban."""
+        return await refuse_if_banned(interaction)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Queue the child job this button stands for and tell the clicker privately."""

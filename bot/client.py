@@ -11,8 +11,10 @@ from bot.buttons import JobButton
 from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
 from bot.delivery import Delivery
+from bot.modlog import ModLog
 from bot.submissions import Submissions, TokenLimit
 from bot.worker import Worker
+from db.moderation import Moderation
 from db.queue import Queue
 from generation.prompt_params import PromptDefaults
 
@@ -31,6 +33,9 @@ class ImagineBot(discord.Client):
         self.prompt_defaults = prompt_defaults
         self.token_limit = token_limit
         self.tree = ImagineTree(self)
+        # Bans, the audit trail and the queue share one database and one clock.
+        self.moderation = Moderation(queue.engine, clock=queue.now)
+        self.modlog = ModLog(self, config.moderation.log_channel_id)
         self.delivery = Delivery(self, queue, config.outputs_dir, poll_seconds=config.queue.poll_seconds,
                                  max_side=config.generation.max_side)
         self._stop = asyncio.Event()

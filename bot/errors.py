@@ -18,6 +18,14 @@ class LimitReached(UserError):
     """The member already has as many jobs waiting as the server allows."""
 
 
+class NotModerator(UserError):
+    """A moderator-only action asked for by a member who is not a moderator."""
+
+
+class Banned(UserError):
+    """A banned member asked for something; the message says until when and why."""
+
+
 class UnknownJob(UserError):
     """A job id or message that doesn't name a job of this server."""
 

@@ -68,6 +68,15 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """What one moderator action did: its audit entry (None: nothing to do, nothing recorded), jobs, the ban."""
+
+    entry: AuditEntry | None
+    jobs: list[JobView] = field(default_factory=list)
+    ban: BanView | None = None
+
+
+@dataclass(frozen=True)
 class QueueEntry:
     """A waiting or running job for /mod queue; position is its 1-based place in line (0 while running)."""
 
@@ -159,7 +168,7 @@ class Moderation:
             return await active_ban(conn, guild_id, user_id, self.now())
 
     async def ban(self, guild_id: int, user_id: int, moderator_id: int, *, duration: timedelta | None,
-                  reason: str) -> tuple[BanView, list[JobView]]:
+                  reason: str) -> Outcome:
         """Ban a member (replacing an earlier ban) and cancel their waiting jobs, in one transaction."""
         if duration is not None and duration <= timedelta(0):
             raise ValueError(f"a ban's duration must be positive, got {duration!r}")
@@ -171,45 +180,46 @@ class Moderation:
             await conn.execute(delete(BANS).where(BANS.c.guild_id == guild_id, BANS.c.user_id == user_id))
             row = (await conn.execute(BANS.insert().values(**values).returning(*BANS.c))).mappings().one()
             cancelled = await cancel_jobs(conn, now, guild_id=guild_id, user_id=user_id)
-            await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="ban",
-                                target_user_id=user_id, reason=reason,
-                                details={"expires_at": expires_at.isoformat() if expires_at else None,
-                                         "cancelled_jobs": [job.id for job in cancelled]})
-        return BanView.from_row(row), cancelled
+            entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="ban",
+                                        target_user_id=user_id, reason=reason,
+                                        details={"expires_at": expires_at.isoformat() if expires_at else None,
+                                                 "cancelled_jobs": [job.id for job in cancelled]})
+        return Outcome(entry, cancelled, BanView.from_row(row))
 
-    async def unban(self, guild_id: int, user_id: int, moderator_id: int, *, reason: str = "") -> BanView | None:
-        """Lift a member's ban; returns the ban that was in force, or None (nothing is recorded then)."""
+    async def unban(self, guild_id: int, user_id: int, moderator_id: int, *, reason: str = "") -> Outcome:
+        """Lift a member's ban; the outcome holds the ban that was in force (no ban: nothing is recorded)."""
         now = self.now()
+        entry = None
         async with self.write() as conn:
             current = await active_ban(conn, guild_id, user_id, now)
             await conn.execute(delete(BANS).where(BANS.c.guild_id == guild_id, BANS.c.user_id == user_id))
             if current is not None:
-                await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="unban",
-                                    target_user_id=user_id, reason=reason)
-        return current
+                entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="unban",
+                                            target_user_id=user_id, reason=reason)
+        return Outcome(entry, [], current)
 
-    async def cancel_job(self, guild_id: int, job_id: int, moderator_id: int, *, reason: str = "") -> JobView | None:
-        """Cancel any member's job of this guild; None when no waiting or running job has that id here."""
+    async def cancel_job(self, guild_id: int, job_id: int, moderator_id: int, *, reason: str = "") -> Outcome:
+        """Cancel any member's job of this guild; no jobs in the outcome when none waits or runs with that id here."""
         now = self.now()
         async with self.write() as conn:
             changed = await cancel_jobs(conn, now, guild_id=guild_id, job_id=job_id)
             if not changed:
-                return None
+                return Outcome(None)
             job = changed[0]
-            await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="cancel",
-                                target_user_id=job.user_id, job_id=job.id, reason=reason,
-                                details={"was": "queued" if job.status == JobStatus.cancelled else "running"})
-        return job
+            entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="cancel",
+                                        target_user_id=job.user_id, job_id=job.id, reason=reason,
+                                        details={"was": "queued" if job.status == JobStatus.cancelled else "running"})
+        return Outcome(entry, [job])
 
-    async def purge(self, guild_id: int, user_id: int, moderator_id: int, *, reason: str = "") -> list[JobView]:
+    async def purge(self, guild_id: int, user_id: int, moderator_id: int, *, reason: str = "") -> Outcome:
         """Cancel all of a member's waiting jobs in this guild; the purge is recorded even when there were none."""
         now = self.now()
         async with self.write() as conn:
             cancelled = await cancel_jobs(conn, now, guild_id=guild_id, user_id=user_id)
-            await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="purge",
-                                target_user_id=user_id, reason=reason,
-                                details={"cancelled_jobs": [job.id for job in cancelled]})
-        return cancelled
+            entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="purge",
+                                        target_user_id=user_id, reason=reason,
+                                        details={"cancelled_jobs": [job.id for job in cancelled]})
+        return Outcome(entry, cancelled)
 
     async def record(self, *, guild_id: int | None, moderator_id: int, action: str, target_user_id: int | None = None,
                      job_id: int | None = None, reason: str = "",

@@ -78,6 +78,10 @@ class Queue:
             async with self._read_sessions() as session, session.begin():
                 yield await session.connection()
 
+    def now(self) -> datetime:
+        """The queue's clock (tests move it by hand); other stores share it so all agree on the time."""
+        return self._now()
+
     def _now(self) -> datetime:
         now = self._clock()
         if now.tzinfo is None:

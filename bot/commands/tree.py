@@ -6,10 +6,15 @@ import discord
 from discord import app_commands
 
 from bot.errors import render
+from bot.moderators import refuse_if_banned
 
 
 class ImagineTree(app_commands.CommandTree):
-    """A command tree that renders every error for the member in one place."""
+    """A command tree that refuses banned members and renders every error for the member in one place."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Every command of a banned member is refused (with a private message saying so) before it runs."""
+        return await refuse_if_banned(interaction)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         """Show the member what went wrong, privately; unexpected errors are logged by render()."""

@@ -6,6 +6,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -47,15 +48,16 @@ def bot_config(fake: FakeDiscord, tmp_path: Path, model_dir: Path) -> Config:
 class BotRunner:
     """Starts and stops the real bot (restart included) while the fake and the database live on."""
 
-    def __init__(self, fake: FakeDiscord, config: Config) -> None:
+    def __init__(self, fake: FakeDiscord, config: Config, clock: Callable[[], datetime] | None = None) -> None:
         self.fake, self.config = fake, config
+        self.clock = clock  # the queue's clock (None: real time); set before start() to travel in time
         self.bot: ImagineBot | None = None
         self._ctx = None
         self._engine = None
 
     async def start(self) -> ImagineBot:
         """Compose and connect the bot, then wait until its commands are synced."""
-        self._engine, queue = await _open_queue(self.config)
+        self._engine, queue = await _open_queue(self.config, self.clock)
         self.bot = build_bot(self.config, queue)
         self._ctx = running(self.bot, self.fake, timeout=30)
         await self._ctx.__aenter__()

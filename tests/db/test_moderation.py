@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from db.models import JobStatus
-from db.moderation import Moderation, active_ban, record_action
+from db.moderation import Moderation, Outcome, active_ban, record_action
 from db.queue import Queue
 from tests.db.conftest import FakeClock, new_job
 
@@ -28,7 +28,7 @@ async def _queued(queue: Queue, user_id: int, n: int, guild_id: int = GUILD) -> 
 
 async def test_timed_ban_lifts_itself(moderation: Moderation, clock: FakeClock) -> None:
     """A one-hour ban is in force for the hour and gone a second after, with nothing run in between."""
-    ban, _ = await moderation.ban(GUILD, MEMBER, MOD, duration=timedelta(hours=1), reason="spam")
+    ban = (await moderation.ban(GUILD, MEMBER, MOD, duration=timedelta(hours=1), reason="spam")).ban
     assert ban.expires_at == clock.now + timedelta(hours=1) and ban.reason == "spam"
     clock.advance(3599)
     assert await moderation.active_ban(GUILD, MEMBER) == ban
@@ -38,12 +38,13 @@ async def test_timed_ban_lifts_itself(moderation: Moderation, clock: FakeClock) 
 
 async def test_ban_without_duration_lasts_until_unban(moderation: Moderation, clock: FakeClock) -> None:
     """A ban without a duration holds a year later; unban lifts it and returns it; a second unban finds none."""
-    ban, _ = await moderation.ban(GUILD, MEMBER, MOD, duration=None, reason="")
+    ban = (await moderation.ban(GUILD, MEMBER, MOD, duration=None, reason="")).ban
     clock.advance(365 * 86400)
     assert await moderation.active_ban(GUILD, MEMBER) == ban
-    assert await moderation.unban(GUILD, MEMBER, MOD) == ban
+    lifted = await moderation.unban(GUILD, MEMBER, MOD)
+    assert lifted.ban == ban and lifted.entry.action == "unban"
     assert await moderation.active_ban(GUILD, MEMBER) is None
-    assert await moderation.unban(GUILD, MEMBER, MOD) is None
+    assert await moderation.unban(GUILD, MEMBER, MOD) == Outcome(None)
 
 
 async def test_ban_is_per_guild(moderation: Moderation) -> None:
@@ -56,7 +57,7 @@ async def test_ban_is_per_guild(moderation: Moderation) -> None:
 async def test_second_ban_replaces_the_first(moderation: Moderation, clock: FakeClock) -> None:
     """Banning again sets the new end: a permanent ban shortened to ten minutes lifts after ten minutes."""
     await moderation.ban(GUILD, MEMBER, MOD, duration=None, reason="first")
-    second, _ = await moderation.ban(GUILD, MEMBER, MOD, duration=timedelta(minutes=10), reason="second")
+    second = (await moderation.ban(GUILD, MEMBER, MOD, duration=timedelta(minutes=10), reason="second")).ban
     assert (await moderation.active_ban(GUILD, MEMBER)) == second
     clock.advance(600)
     assert await moderation.active_ban(GUILD, MEMBER) is None
@@ -75,7 +76,7 @@ async def test_ban_cancels_only_the_members_waiting_jobs(moderation: Moderation,
     waiting = await _queued(queue, MEMBER, 2)
     elsewhere = await _queued(queue, MEMBER, 1, guild_id=OTHER_GUILD)
     theirs = await _queued(queue, BYSTANDER, 1)
-    _, cancelled = await moderation.ban(GUILD, MEMBER, MOD, duration=None, reason="")
+    cancelled = (await moderation.ban(GUILD, MEMBER, MOD, duration=None, reason="")).jobs
     assert [job.id for job in cancelled] == waiting
     assert all(job.status == JobStatus.cancelled and job.delivered_at is None for job in cancelled)
     statuses = {i: (await queue.get(i)).status for i in [running_id, *elsewhere, *theirs]}
@@ -96,8 +97,8 @@ async def test_cancel_job_stops_any_members_job(moderation: Moderation, queue: Q
     """A waiting job is cancelled at once; a running one is flagged for its worker; both are audited."""
     running_id, waiting_id = await _queued(queue, MEMBER, 2)
     await queue.claim("w1")
-    waiting = await moderation.cancel_job(GUILD, waiting_id, MOD, reason="off topic")
-    running = await moderation.cancel_job(GUILD, running_id, MOD)
+    (waiting,) = (await moderation.cancel_job(GUILD, waiting_id, MOD, reason="off topic")).jobs
+    (running,) = (await moderation.cancel_job(GUILD, running_id, MOD)).jobs
     assert waiting.status == JobStatus.cancelled
     assert running.status == JobStatus.running and running.cancel_requested
     entries = await moderation.audit(GUILD)
@@ -110,10 +111,10 @@ async def test_cancel_job_refuses_finished_and_foreign_jobs(moderation: Moderati
     """Unknown ids, other guilds' jobs and finished jobs are not cancelled, and nothing is audited."""
     (job_id,) = await _queued(queue, MEMBER, 1)
     (foreign_id,) = await _queued(queue, MEMBER, 1, guild_id=OTHER_GUILD)
-    assert await moderation.cancel_job(GUILD, foreign_id, MOD) is None
-    assert await moderation.cancel_job(GUILD, 999_999, MOD) is None
+    assert await moderation.cancel_job(GUILD, foreign_id, MOD) == Outcome(None)
+    assert await moderation.cancel_job(GUILD, 999_999, MOD) == Outcome(None)
     await moderation.cancel_job(GUILD, job_id, MOD)
-    assert await moderation.cancel_job(GUILD, job_id, MOD) is None
+    assert await moderation.cancel_job(GUILD, job_id, MOD) == Outcome(None)
     assert len(await moderation.audit(GUILD)) == 1
 
 
@@ -121,7 +122,7 @@ async def test_purge_cancels_every_waiting_job_of_one_member(moderation: Moderat
     """Purge empties one member's waiting jobs and records which; another member's jobs stay."""
     mine = await _queued(queue, MEMBER, 3)
     theirs = await _queued(queue, BYSTANDER, 1)
-    cancelled = await moderation.purge(GUILD, MEMBER, MOD)
+    cancelled = (await moderation.purge(GUILD, MEMBER, MOD)).jobs
     assert [job.id for job in cancelled] == mine
     assert (await queue.get(theirs[0])).status == JobStatus.queued
     (entry,) = await moderation.audit(GUILD, user_id=MEMBER)

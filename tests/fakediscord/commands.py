@@ -56,6 +56,10 @@ def check_options(options: list, errors: FormErrors, path: tuple) -> None:
             seen_optional = True
 
 
+def _bits(value: Any) -> str | None:
+    return None if value is None else str(int(value))
+
+
 class CommandRegistry:
     """Commands per scope: None is global, an int is a guild id."""
 
@@ -149,7 +153,8 @@ class CommandRegistry:
             "name_localizations": body.get("name_localizations"),
             "description": body.get("description", ""),
             "description_localizations": body.get("description_localizations"),
-            "default_member_permissions": body.get("default_member_permissions"),
+            # Discord accepts the permission bits as a number or a string and always answers with a string.
+            "default_member_permissions": _bits(body.get("default_member_permissions")),
             "nsfw": bool(body.get("nsfw", False)),
             "contexts": body.get("contexts"),
             "integration_types": body.get("integration_types") or [0],
