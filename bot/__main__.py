@@ -61,8 +61,13 @@ def _worker(config: Config, queue, *, embedded: bool):
 
     # The embedded worker is one per bot, so its host name is a stable identity across restarts.
     worker_id = config.worker.id or (f"{socket.gethostname()}:embedded" if embedded else default_worker_id())
+    classifier = None
+    if config.safety.classifier == "opennsfw":
+        from generation.nsfw import NsfwClassifier
+
+        classifier = NsfwClassifier()  # loads in the generation thread with the first result
     return Worker(queue, _engine_factory(config), config.data_dir, worker_id=worker_id,
-                  default_model=config.model.default,
+                  default_model=config.model.default, classifier=classifier,
                   heartbeat_seconds=config.queue.heartbeat_seconds,
                   poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
 

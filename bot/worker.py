@@ -15,12 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from db.errors import QueueError
 from db.queue import JobView, Queue
 from generation.errors import GenerationCancelled, GenerationError, OutOfMemory, PromptError, UploadError
 from generation.requests import GenerationRequest, GenerationResult, Progress
+
+if TYPE_CHECKING:
+    from generation.nsfw import NsfwClassifier
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class Worker:
     def __init__(self, queue: Queue, engine_factory: Callable[[str], Engine], data_dir: Path, *,
                  worker_id: str | None = None, heartbeat_seconds: float = 15.0, poll_seconds: float = 1.0,
                  shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None,
-                 default_model: str = "") -> None:
+                 default_model: str = "", classifier: NsfwClassifier | None = None) -> None:
         self.queue = queue
         self.engine_factory = engine_factory
         # Paths stored in jobs (init images, result folders) are relative to the data folder, so a bot and
@@ -73,6 +76,7 @@ class Worker:
         self.grace = shutdown_grace_seconds
         self.on_finished = on_finished
         self.default_model = default_model
+        self.classifier = classifier  # scores every output image (generation/nsfw.py); None: not scored
         self.wakeup = asyncio.Event()
         self._engine: Engine | None = None
         self._engine_model: str | None = None
@@ -137,7 +141,7 @@ class Worker:
         beat = asyncio.ensure_future(self._heartbeat(job, state, gen))
         stopper = asyncio.ensure_future(self._stop_after_grace(stop, state, gen))
         try:
-            result_dir = await asyncio.shield(gen)
+            result_dir, scores = await asyncio.shield(gen)
         except GenerationCancelled:
             if stop.is_set():
                 await self.queue.release(job.id, job.claim_token)
@@ -157,7 +161,7 @@ class Worker:
             await self.queue.fail(job.id, job.claim_token, f"{type(exc).__name__}: {exc}", retriable=True)
         else:
             held = await self.queue.succeed(job.id, job.claim_token, str(result_dir),
-                                            time.perf_counter() - started)
+                                            time.perf_counter() - started, nsfw_scores=scores)
             if held:
                 log.info("job %s succeeded in %.1f s", job.id, time.perf_counter() - started)
             else:
@@ -203,8 +207,8 @@ class Worker:
         folder.mkdir(parents=True, exist_ok=True)
         write_preview(image, folder / "preview.jpg")
 
-    def _generate(self, job: JobView, state: _RunState) -> Path:
-        """In a thread: run the engine, then write tiles and grid (PNG encoding is slow: never on the loop)."""
+    def _generate(self, job: JobView, state: _RunState) -> tuple[Path, list[float] | None]:
+        """In a thread: run the engine, write tiles and grid, score them (encoding and scoring are slow)."""
         from generation.outputs import write_outputs
 
         request = GenerationRequest.from_dict(job.params)
@@ -221,4 +225,5 @@ class Worker:
         engine.check_token_limit(request.prompt)
         result = engine.run(request, on_progress=on_progress, cancel=state.cancel)
         write_outputs(result, self.outputs_dir / str(job.id))
-        return Path("outputs") / str(job.id)
+        scores = self.classifier.score(result.images) if self.classifier is not None else None
+        return Path("outputs") / str(job.id), scores

