@@ -8,16 +8,19 @@ from typing import Any
 import discord
 
 from bot.commands.context import bot_of, origin_of, queued_text
-from bot.errors import render
+from bot.errors import UnknownJob, render
+from bot.job_info import info_text, reproduce
 from bot.moderators import refuse_if_banned
 from bot.replies import PrivateReply
+from generation.requests import GenerationRequest
 
 # Actions a button can carry; the custom_id is `imagine:<action>:<job_id>:<tile>` (well under Discord's 100).
 UPSCALE = "u"
 VARY_SUBTLE = "v"
 VARY_STRONG = "vs"
 REROLL = "r"
-ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL)
+INFO = "i"
+ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO)
 
 
 def custom_id(action: str, job_id: int, tile: int) -> str:
@@ -27,7 +30,7 @@ def custom_id(action: str, job_id: int, tile: int) -> str:
     return f"imagine:{action}:{job_id}:{tile}"
 
 
-TEMPLATE = r"imagine:(?P<action>u|vs|v|r):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
+TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
@@ -52,6 +55,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Queue the child job this button stands for and tell the clicker privately."""
+        if self.action == INFO:
+            await _show_info(interaction, self.job_id)
+            return
         bot = bot_of(interaction)
         origin = origin_of(interaction)
         async with PrivateReply(interaction) as reply:
@@ -70,6 +76,24 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         bot.notify_new_job()
 
 
+async def _show_info(interaction: discord.Interaction[Any], job_id: int) -> None:
+    """Privately: the job's full parameters and an /imagine line that makes it again."""
+    bot = bot_of(interaction)
+    async with PrivateReply(interaction) as reply:
+        job = await bot.queue.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            await reply.send(render(UnknownJob(f"There is no job #{job_id} on this server.")))
+            return
+        request = GenerationRequest.from_dict(job.params)
+        line = reproduce(request, bot.prompt_defaults, bot.config.model.choices, bot.config.model.default)
+        await reply.send(info_text(job, request, line))
+
+
+def _result_row(view: discord.ui.View, job_id: int, row: int) -> None:
+    """Info and Delete, under every result."""
+    view.add_item(JobButton(INFO, job_id, 0, label="Info", row=row))
+
+
 def grid_view(job_id: int) -> discord.ui.View:
     """U1-U4, V1-V4 and re-roll under a 2x2 grid."""
     view = discord.ui.View(timeout=None)
@@ -79,6 +103,7 @@ def grid_view(job_id: int) -> discord.ui.View:
                             row=0))
     for tile in range(1, 5):
         view.add_item(JobButton(VARY_SUBTLE, job_id, tile, label=f"V{tile}", row=1))
+    _result_row(view, job_id, row=2)
     return view
 
 
@@ -89,4 +114,5 @@ def single_view(job_id: int, can_upscale: bool) -> discord.ui.View:
     view.add_item(JobButton(VARY_STRONG, job_id, 1, label="Vary (Strong)", emoji="\N{SPARKLES}"))
     if can_upscale:
         view.add_item(JobButton(UPSCALE, job_id, 1, label="Upscale 2x", emoji="\N{LEFT-POINTING MAGNIFYING GLASS}"))
+    _result_row(view, job_id, row=1)
     return view
