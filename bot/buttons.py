@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -10,9 +11,11 @@ import discord
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UnknownJob, render
 from bot.job_info import info_text, reproduce
-from bot.moderators import refuse_if_banned
+from bot.moderators import member_is_moderator, refuse_if_banned
 from bot.replies import PrivateReply
 from generation.requests import GenerationRequest
+
+log = logging.getLogger(__name__)
 
 # Actions a button can carry; the custom_id is `imagine:<action>:<job_id>:<tile>` (well under Discord's 100).
 UPSCALE = "u"
@@ -20,7 +23,8 @@ VARY_SUBTLE = "v"
 VARY_STRONG = "vs"
 REROLL = "r"
 INFO = "i"
-ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO)
+DELETE = "d"
+ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE)
 
 
 def custom_id(action: str, job_id: int, tile: int) -> str:
@@ -30,7 +34,7 @@ def custom_id(action: str, job_id: int, tile: int) -> str:
     return f"imagine:{action}:{job_id}:{tile}"
 
 
-TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
+TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i|d):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
@@ -57,6 +61,9 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         """Queue the child job this button stands for and tell the clicker privately."""
         if self.action == INFO:
             await _show_info(interaction, self.job_id)
+            return
+        if self.action == DELETE:
+            await _delete_result(interaction, self.job_id)
             return
         bot = bot_of(interaction)
         origin = origin_of(interaction)
@@ -89,9 +96,27 @@ async def _show_info(interaction: discord.Interaction[Any], job_id: int) -> None
         await reply.send(info_text(job, request, line))
 
 
+async def _delete_result(interaction: discord.Interaction[Any], job_id: int) -> None:
+    """Remove the message this button is on, for the job's owner and moderators; the job's record stays."""
+    bot = bot_of(interaction)
+    async with PrivateReply(interaction) as reply:
+        job = await bot.queue.get(job_id)
+        if job is None or job.guild_id != interaction.guild_id:
+            await reply.send(render(UnknownJob(f"There is no job #{job_id} on this server.")))
+            return
+        if job.user_id != interaction.user.id and not member_is_moderator(interaction, bot.config.moderation):
+            await reply.send(f"Only the member who asked for job #{job_id} and moderators can delete it.")
+            return
+        if interaction.message is not None:
+            await interaction.message.delete()
+        log.info("job %s: result message deleted by %s", job_id, interaction.user.id)
+        await reply.send(f"Deleted the result of job #{job_id}.")
+
+
 def _result_row(view: discord.ui.View, job_id: int, row: int) -> None:
     """Info and Delete, under every result."""
     view.add_item(JobButton(INFO, job_id, 0, label="Info", row=row))
+    view.add_item(JobButton(DELETE, job_id, 0, label="Delete", style=discord.ButtonStyle.danger, row=row))
 
 
 def grid_view(job_id: int) -> discord.ui.View:

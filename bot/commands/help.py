@@ -26,6 +26,8 @@ BUTTONS = (
     ("V1-V4", "four variations of that image"),
     ("\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}", "the same prompt with new seeds"),
     ("Vary (Subtle), Vary (Strong), Upscale 2x", "under a single image"),
+    ("Info", "the job's full settings and an /imagine line that makes it again"),
+    ("Delete", "remove the result (its owner and moderators)"),
 )
 
 PROMPT_REFERENCE = "docs/PROMPTS.md"

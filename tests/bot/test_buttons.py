@@ -15,18 +15,18 @@ def test_custom_id_round_trips_through_template(action: str) -> None:
     assert (match["action"], int(match["job"]), int(match["tile"])) == (action, 2**63 - 1, 4)
 
 
-def test_grid_view_has_u_v_reroll_and_info() -> None:
-    """U1-U4 and re-roll, then V1-V4, then Info."""
+def test_grid_view_has_u_v_reroll_info_and_delete() -> None:
+    """U1-U4 and re-roll, then V1-V4, then Info and Delete."""
     view = grid_view(7)
     labels = [getattr(item.item, "label", None) for item in view.children]
-    assert labels == ["U1", "U2", "U3", "U4", None, "V1", "V2", "V3", "V4", "Info"]
+    assert labels == ["U1", "U2", "U3", "U4", None, "V1", "V2", "V3", "V4", "Info", "Delete"]
     assert [item.item.custom_id for item in view.children][4] == "imagine:r:7:0"
 
 
 def test_single_view_drops_upscale_at_the_size_cap() -> None:
     """Upscale 2x is offered only while the result stays under the configured maximum side."""
-    assert len(single_view(3, can_upscale=True).children) == 4
-    assert len(single_view(3, can_upscale=False).children) == 3
+    assert len(single_view(3, can_upscale=True).children) == 5
+    assert len(single_view(3, can_upscale=False).children) == 4
 
 
 def test_unknown_action_is_refused() -> None:

@@ -25,7 +25,8 @@ async def test_imagine_posts_a_grid_with_nine_buttons(runner: BotRunner) -> None
     assert "a lighthouse at dusk" in result.content and f"<@{fake.users[0]}>" in result.content
     job_id = int(custom_ids(result)[0].split(":")[2])
     assert custom_ids(result) == [*(f"imagine:u:{job_id}:{t}" for t in range(1, 5)), f"imagine:r:{job_id}:0",
-                                  *(f"imagine:v:{job_id}:{t}" for t in range(1, 5)), f"imagine:i:{job_id}:0"]
+                                  *(f"imagine:v:{job_id}:{t}" for t in range(1, 5)), f"imagine:i:{job_id}:0",
+                                  f"imagine:d:{job_id}:0"]
     assert [m for m in fake.channel_messages() if is_result(m)] == [result]
 
 
