@@ -7,6 +7,7 @@ import logging
 
 import discord
 
+from bot.appeals import AppealButton
 from bot.buttons import JobButton
 from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
@@ -47,7 +48,7 @@ class ImagineBot(discord.Client):
         """Register buttons and commands, sync them, and start delivery and the embedded worker."""
         if self.token_limit is not None:
             await self.token_limit.load()
-        self.add_dynamic_items(JobButton)
+        self.add_dynamic_items(JobButton, AppealButton)
         for command in ALL_COMMANDS:
             self.tree.add_command(command)
         if self.config.discord.guild_ids:

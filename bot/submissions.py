@@ -14,6 +14,7 @@ from bot.config import Config
 from bot.errors import LimitReached, PromptBlocked, UnknownJob, UserError
 from bot.prompt_filter import PromptFilter
 from db.queue import Enqueued, JobView, NewJob, Queue
+from db.safety import BlockView, SafetyStore
 from generation.errors import RequestError
 from generation.refine import img2img_request, refine_request
 from generation.requests import GenerationKind, GenerationRequest, fit_size
@@ -71,13 +72,18 @@ class Submissions:
         self.queue, self.config = queue, config
         self.check_prompt = check_prompt or (lambda prompt: None)
         self.prompt_filter = PromptFilter(config.moderation.banned_words, config.moderation.banned_patterns)
+        self.safety = SafetyStore(queue.engine, clock=queue.now)
         self.seed = seed
 
     # -- building blocks -------------------------------------------------------------------------------------
-    def _screen(self, prompt: str) -> None:
-        """Refuse a prompt that breaks the server's content rules, before anything is queued."""
-        if (match := self.prompt_filter.match(prompt)) is not None:
-            raise PromptBlocked(str(match))
+    async def _screen(self, origin: Origin, kind: str, request: GenerationRequest) -> None:
+        """Refuse a prompt that breaks the server's content rules, before anything is queued; keep it for appeal."""
+        if (match := self.prompt_filter.match(request.prompt)) is None:
+            return
+        block = await self.safety.record_block(
+            guild_id=origin.guild_id, channel_id=origin.channel_id, user_id=origin.user_id, role_ids=origin.role_ids,
+            kind=kind, prompt=request.prompt, params=request.to_dict(), rule=str(match))
+        raise PromptBlocked(str(match), block.id)
 
     def _priority(self, origin: Origin) -> float:
         weights = [self.config.priority.users.get(origin.user_id, 1.0)]
@@ -122,9 +128,15 @@ class Submissions:
     # -- what members can ask for ----------------------------------------------------------------------------
     async def imagine(self, origin: Origin, request: GenerationRequest) -> Enqueued:
         """Queue a new grid from an already-parsed request."""
-        self._screen(request.prompt)
+        await self._screen(origin, "imagine", request)
         self.check_prompt(request.prompt)
         return await self._enqueue(origin, "imagine", request)
+
+    async def allow_once(self, block: BlockView, interaction_id: int) -> Enqueued:
+        """Queue a refused prompt exactly as it was asked, for its member, because a moderator allowed it once."""
+        origin = Origin(interaction_id=interaction_id, user_id=block.user_id, guild_id=block.guild_id,
+                        channel_id=block.channel_id, role_ids=tuple(block.role_ids))
+        return await self._enqueue(origin, block.kind, GenerationRequest.from_dict(block.params))
 
     async def reroll(self, origin: Origin, job_id: int) -> Enqueued:
         """Same prompt and settings as job_id, new seeds."""
@@ -175,7 +187,6 @@ class Submissions:
         source = GenerationRequest(kind=GenerationKind.txt2img, prompt=prompt, seeds=(self.seed(),) * 4,
                                    width=width, height=height, num_inference_steps=g.steps,
                                    guidance_scale=g.guidance_scale, sampler=g.sampler, model=self.config.model.default)
-        self._screen(prompt)
         self.check_prompt(prompt)
         if upscale:
             try:
@@ -183,7 +194,9 @@ class Submissions:
                                        max_side=g.max_side)
             except RequestError as exc:
                 raise UserError(str(exc)) from None
+            await self._screen(origin, "refine", child)
             return await self._enqueue(origin, "refine", child)
         child = img2img_request(source, init_image=image_path, image_size=image_size, strength=strength,
                                 max_pixels=g.width * g.height)
+        await self._screen(origin, "img2img", child)
         return await self._enqueue(origin, "img2img", child)

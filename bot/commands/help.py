@@ -28,6 +28,7 @@ BUTTONS = (
     ("Vary (Subtle), Vary (Strong), Upscale 2x", "under a single image"),
     ("Info", "the job's full settings and an /imagine line that makes it again"),
     ("Delete", "remove the result (its owner and moderators)"),
+    ("Appeal", "under a blocked prompt: ask the moderators to allow it once"),
 )
 
 PROMPT_REFERENCE = "docs/PROMPTS.md"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from bot.appeals import refusal_view
 from bot.errors import render
 from bot.moderators import refuse_if_banned
 
@@ -20,7 +21,8 @@ class ImagineTree(app_commands.CommandTree):
         """Show the member what went wrong, privately; unexpected errors are logged by render()."""
         original = getattr(error, "original", error)
         text = render(original)
+        extra = {"view": view} if (view := refusal_view(original, interaction.client)) is not None else {}
         if interaction.response.is_done():
-            await interaction.followup.send(text, ephemeral=True)
+            await interaction.followup.send(text, ephemeral=True, **extra)
         else:
-            await interaction.response.send_message(text, ephemeral=True)
+            await interaction.response.send_message(text, ephemeral=True, **extra)
