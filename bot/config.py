@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from generation.samplers import SAMPLER_NAMES
+from generation.samplers import resolve_sampler
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 
@@ -327,9 +327,10 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         raise ConfigError(f"config: model.device = {model.device!r} must be auto, cpu, cuda, cuda:N or mps")
     generation = _typed("generation", GenerationSettings,
                         _section(raw, "generation", {f.name for f in fields(GenerationSettings)}))
-    if generation.sampler not in SAMPLER_NAMES:
-        raise ConfigError(f"config: generation.sampler = {generation.sampler!r} must be one of "
-                          f"{', '.join(SAMPLER_NAMES)}")
+    try:  # an id (dpmpp_2m_karras) or A1111's name ("DPM++ 2M Karras"); requests store the id
+        resolve_sampler(generation.sampler)
+    except ValueError as error:
+        raise ConfigError(f"config: generation.sampler: {error}") from None
     for side in ("width", "height"):
         if getattr(generation, side) % 8:
             raise ConfigError(f"config: generation.{side} = {getattr(generation, side)} must be a multiple of 8")

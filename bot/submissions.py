@@ -16,10 +16,10 @@ from bot.prompt_filter import PromptFilter
 from db.queue import Enqueued, JobView, NewJob, Queue
 from db.safety import BlockView, SafetyStore
 from generation.errors import RequestError
-from generation.refine import img2img_request, refine_request
+from generation.refine import img2img_request, refine_request, upload_upscale_request
 from generation.requests import GenerationKind, GenerationRequest, fit_size
 from generation.tokens import check_token_limit, load_tokenizer
-from generation.variations import variation_request
+from generation.variations import reroll_request, variation_request
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +141,7 @@ class Submissions:
     async def reroll(self, origin: Origin, job_id: int) -> Enqueued:
         """Same prompt and settings as job_id, new seeds."""
         parent, request = await self._parent(origin, job_id, 1)
-        base = self.seed()
-        if request.kind is GenerationKind.variation:
-            request = dataclasses.replace(request, variation_seeds=tuple(base + i for i in range(4)))
-        else:
-            request = dataclasses.replace(request, seeds=tuple(base + i for i in range(len(request.seeds))))
+        request = reroll_request(request, self.seed())
         return await self._enqueue(origin, "reroll", request, parent=parent)
 
     async def vary(self, origin: Origin, job_id: int, tile: int, strong: bool) -> Enqueued:
@@ -190,8 +186,8 @@ class Submissions:
         self.check_prompt(prompt)
         if upscale:
             try:
-                child = refine_request(source, 1, init_image=image_path, seed=self.seed(), strength=strength,
-                                       max_side=g.max_side)
+                child = upload_upscale_request(source, image_path, image_size, seed=self.seed(), strength=strength,
+                                               max_side=g.max_side)
             except RequestError as exc:
                 raise UserError(str(exc)) from None
             await self._screen(origin, "refine", child)

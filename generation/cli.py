@@ -7,8 +7,8 @@ from pathlib import Path
 
 from generation.errors import GenerationError
 from generation.pipelines import check_model_source
-from generation.requests import GenerationKind, GenerationRequest
-from generation.samplers import SAMPLER_NAMES
+from generation.requests import GenerationKind, GenerationRequest, tile_seeds
+from generation.samplers import A1111_NAMES, resolve_sampler
 
 USAGE_ERROR = 2
 
@@ -18,6 +18,14 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(USAGE_ERROR, f"error: {message} (see --help)\n")
+
+
+def _sampler(name: str) -> str:
+    """argparse type: a sampler id from any accepted spelling."""
+    try:
+        return resolve_sampler(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     imagine.add_argument("--height", type=int, default=512, help="tile height in pixels (multiple of 8)")
     imagine.add_argument("--negative", default="", help="negative prompt")
     imagine.add_argument("--cfg", type=float, default=7.0, help="guidance scale")
-    imagine.add_argument("--sampler", default="default", choices=SAMPLER_NAMES, help="scheduler")
+    imagine.add_argument("--sampler", default="default", type=_sampler,
+                         help=f"scheduler: default (the model's own), {', '.join(A1111_NAMES)}, or a short id")
     imagine.add_argument("--tile", action="store_true", help="seamless tiling")
     imagine.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     return parser
@@ -46,7 +55,7 @@ def imagine(args: argparse.Namespace) -> list[Path]:
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     request = GenerationRequest(
         kind=GenerationKind.txt2img, prompt=args.prompt, negative_prompt=args.negative,
-        seeds=tuple(seed + offset for offset in range(4)), width=args.width, height=args.height,
+        seeds=tile_seeds(seed, 4), width=args.width, height=args.height,
         num_inference_steps=args.steps, guidance_scale=args.cfg, sampler=args.sampler, tiling=args.tile,
     )
     if args.out.suffix.lower() != ".png":

@@ -15,7 +15,7 @@ from generation.requests import (
     GenerationResult,
     Progress,
 )
-from generation.samplers import make_scheduler
+from generation.samplers import make_scheduler, sampler_of
 from generation.tokens import check_token_limit, count_tokens
 from generation.variations import initial_noise
 
@@ -35,6 +35,8 @@ class Engine:
         self.dtype = pipelines.pick_dtype(self.device, dtype)
         self.pipe = pipelines.load_text2img(model, self.device, self.dtype)
         self._default_scheduler = self.pipe.scheduler
+        # Sampler "default" is recorded as the named sampler it equals (SD 1.5: PNDM), so PNGs say what ran.
+        self.default_sampler = sampler_of(self._default_scheduler)
         # Built now, while the model's own scheduler is in place; it shares every weight with `pipe`.
         self.img2img = pipelines.img2img_from(self.pipe)
         self._lock = threading.Lock()  # one run at a time: runs swap schedulers and conv padding
@@ -58,12 +60,13 @@ class Engine:
         if request.model and request.model != self.model:
             raise GenerationError(f"request is for model {request.model!r} but this engine holds {self.model!r}")
         request = dataclasses.replace(request, model=self.model)
+        if request.sampler == "default" and self.default_sampler:
+            request = dataclasses.replace(request, sampler=self.default_sampler)
         reporter = StepReporter(on_progress, cancel)
         reporter.check_cancelled(0)
         with self._lock:
-            # 2. Pick the pipeline and sampler for this kind of request.
+            # 2. Pick the pipeline for this kind of request (each call gets its own sampler, see _generate).
             pipe = self.img2img if request.kind in (GenerationKind.refine, GenerationKind.img2img) else self.pipe
-            pipe.scheduler = make_scheduler(request.sampler, self._default_scheduler)
             # 3. Denoise and decode, with circular padding while tiling is asked for.
             try:
                 with pipelines.seamless_tiling(pipe, request.tiling):
@@ -72,7 +75,8 @@ class Engine:
                 pipe.scheduler = self._default_scheduler
         # 4. Describe every image.
         upscaler = self.upscaler or "Lanczos"
-        infotexts = [metadata.infotext(request, index, upscaler) for index in range(request.num_images)]
+        scheduler = type(self._default_scheduler).__name__
+        infotexts = [metadata.infotext(request, index, upscaler, scheduler) for index in range(request.num_images)]
         return GenerationResult(images=images, infotexts=infotexts, request=request)
 
     def _generate_with_retry(self, pipe: Any, request: GenerationRequest, reporter: StepReporter) -> list[Any]:
@@ -100,9 +104,12 @@ class Engine:
     def _generate(self, pipe: Any, request: GenerationRequest, reporter: StepReporter, split: bool) -> list[Any]:
         """Run the pipeline once for the batch, or once per image when `split`; fresh generators every time."""
         calls = self._pipeline_calls(request, split)
+        seeds_per_call = [(seed,) for seed in request.seeds] if split else [request.seeds]
         images = []
-        for index, kwargs in enumerate(calls):
+        for index, (kwargs, seeds) in enumerate(zip(calls, seeds_per_call)):
             reporter.start_call(index, len(calls))
+            # A fresh scheduler per call: they keep per-run state, and DPM++ SDE seeds its noise per image.
+            pipe.scheduler = make_scheduler(request.sampler, self._default_scheduler, seeds)
             images.extend(self._call_pipeline(pipe, kwargs | {"callback_on_step_end": reporter}))
         return images
 

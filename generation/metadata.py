@@ -3,7 +3,8 @@
 Format (one image):
     <prompt, may span lines>
     Negative prompt: <negative prompt>            (only when there is one)
-    Steps: 25, Sampler: default, CFG scale: 7.0, Seed: 42, Size: 512x512, Model: <model>[, more keys]
+    Steps: 25, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.0, Seed: 42, Size: 512x512, Model: <model>[, ...]
+`Sampler` is A1111's name (generation.samplers); `Schedule type` appears for Karras variants only.
 More keys, where relevant: `Variation seed`, `Variation seed strength`, `Variation chain` (ancestor links
 `seed@strength` separated by `; `, applied before the variation seed; see generation.variations), `Chaos`,
 `Denoising strength`, `Upscaler`, `Tiling`. Values holding `,`, `:` or quotes are JSON-quoted, as A1111 does.
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from generation.requests import GenerationKind, GenerationRequest
+from generation.samplers import a1111_fields, resolve_sampler
 
 _PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _NEGATIVE_PREFIX = "Negative prompt:"
@@ -27,7 +29,7 @@ class ImageParameters:
     prompt: str
     negative_prompt: str
     num_inference_steps: int
-    sampler: str
+    sampler: str  # A1111's name as written, e.g. "DPM++ 2M"; see sampler_id
     guidance_scale: float
     seed: int
     width: int
@@ -39,19 +41,35 @@ class ImageParameters:
     chaos: int | None = None
     strength: float | None = None
     tiling: bool = False
+    schedule_type: str = ""  # A1111's `Schedule type`, e.g. "Karras"
     extra: dict[str, str] = field(default_factory=dict)  # keys this parser does not type (e.g. Upscaler)
+
+    @property
+    def sampler_id(self) -> str | None:
+        """Our id of the recorded sampler and schedule (e.g. `dpmpp_2m_karras`), None if it is not one of ours."""
+        try:
+            return resolve_sampler(self.sampler, self.schedule_type)
+        except ValueError:
+            return None
 
 
 def _quote(value: str) -> str:
     return json.dumps(value) if any(c in value for c in ',:"\n') else value
 
 
-def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos") -> str:
-    """The `parameters` text of image `index` (0-based) of `request`; `upscaler` names a refine's 2x resize."""
+def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos", scheduler: str = "") -> str:
+    """The `parameters` text of image `index` (0-based) of `request`.
+
+    `upscaler` names a refine's 2x resize; `scheduler` names the diffusers class that ran for sampler "default"
+    when it is none of the named samplers.
+    """
     # 1. Core keys, always present.
+    sampler = a1111_fields(request.sampler)
+    if request.sampler == "default" and scheduler:
+        sampler["Sampler"] = scheduler
     params: dict[str, str] = {
         "Steps": str(request.num_inference_steps),
-        "Sampler": request.sampler,
+        **sampler,
         "CFG scale": repr(float(request.guidance_scale)),
         "Seed": str(request.seeds[index]),
         "Size": f"{request.width}x{request.height}",
@@ -117,7 +135,8 @@ def parse_infotext(text: str) -> ImageParameters:
         prompt="\n".join(prompt_lines),
         negative_prompt="\n".join(negative_lines),
         num_inference_steps=int(params.pop("Steps")),
-        sampler=params.pop("Sampler", "default"),
+        sampler=params.pop("Sampler", "Default"),
+        schedule_type=params.pop("Schedule type", ""),
         guidance_scale=float(params.pop("CFG scale", "7.0")),
         seed=int(params.pop("Seed")),
         width=int(width),

@@ -16,12 +16,13 @@ from generation.requests import (
     GenerationKind,
     GenerationRequest,
     fit_size,
+    tile_seeds,
 )
-from generation.samplers import SAMPLER_NAMES
+from generation.samplers import A1111_NAMES, resolve_sampler
 from generation.variations import GRID_SIZE, chaos_grid_seeds
 
 _FLAG = re.compile(r"(?:(?<=\s)|^)(?:--|[—–](?=[A-Za-z]))(\S*)")  # a dash inside prose is no flag
-USER_MAX_SEED = 2**32 - 1  # what A1111 and Midjourney users type; tiles add small offsets
+USER_MAX_SEED = 2**32 - 1  # what A1111 and Midjourney users type; tile offsets wrap to 0 past it
 STYLIZE_MAX = 1000
 
 
@@ -56,7 +57,7 @@ class PromptSpec:
         """A 4-tile txt2img request: seeds S..S+3 (S = --seed or `base_seed`), or a --chaos spread around S."""
         seed = self.seed if self.seed is not None else base_seed
         if self.chaos is None:
-            noise = {"seeds": tuple(seed + offset for offset in range(GRID_SIZE))}
+            noise = {"seeds": tile_seeds(seed, GRID_SIZE)}
         else:
             noise = chaos_grid_seeds(seed, self.chaos)
         return GenerationRequest(
@@ -153,9 +154,11 @@ def parse_prompt(text: str, defaults: PromptDefaults = PromptDefaults()) -> Prom
                 raise PromptError(f"--tile takes no value, got {value!r}")
             values["tiling"] = True
         elif name == "sampler":
-            if value.lower() not in SAMPLER_NAMES:
-                raise PromptError(f"--sampler must be one of {', '.join(SAMPLER_NAMES)}, got {value!r}")
-            values["sampler"] = value.lower()
+            try:
+                values["sampler"] = resolve_sampler(value)
+            except ValueError:
+                raise PromptError(f"--{flag} must be one of {', '.join(A1111_NAMES)} (quoted, or with _ for "
+                                  f"spaces), or default; got {value!r}") from None
         else:
             known = ", ".join(f"--{name}" for name in sorted(set(_ALIASES)))
             raise PromptError(f"unknown flag --{flag}; known flags: {known}")

@@ -11,9 +11,12 @@ from generation.errors import RequestError
 from generation.requests import (
     ASPECT_LIMIT,
     MAX_SEED,
+    MIN_SIDE,
+    SIDE_MULTIPLE,
     GenerationKind,
     GenerationRequest,
     fit_size,
+    tile_seeds,
 )
 
 REFINE_STRENGTH = 0.3
@@ -77,7 +80,53 @@ def img2img_request(
     return dataclasses.replace(
         base,
         kind=GenerationKind.img2img,
-        seeds=tuple(first_seed + offset for offset in range(base.num_images)),  # a --chaos base repeats one seed
+        seeds=tile_seeds(first_seed, base.num_images),  # a --chaos base repeats one seed
+        variation_seeds=(),
+        variation_strength=0.0,
+        variation_chain=(),
+        init_image=init_image,
+        strength=strength,
+        width=width,
+        height=height,
+        chaos=None,
+    )
+
+
+def upload_upscale_size(image_size: tuple[int, int], max_side: int, scale: int = 2) -> tuple[int, int]:
+    """`scale` x the upload's size, multiples of 8, shrunk to fit `max_side`; RequestError if it would not grow."""
+    image_width, image_height = image_size
+    if not (image_width > 0 and image_height > 0 and 1 / ASPECT_LIMIT <= image_width / image_height <= ASPECT_LIMIT):
+        raise RequestError(
+            f"image is {image_width}x{image_height}; its sides must be within 1:{ASPECT_LIMIT} to {ASPECT_LIMIT}:1"
+        )
+    # 1. Twice the upload, or as close as the per-side cap allows.
+    factor = min(float(scale), max_side / max(image_width, image_height))
+    width, height = (max(MIN_SIDE, int(side * factor) // SIDE_MULTIPLE * SIDE_MULTIPLE)
+                     for side in (image_width, image_height))
+    # 2. An "upscale" that would not enlarge the image is refused rather than quietly shrinking it.
+    if width <= image_width and height <= image_height:
+        raise RequestError(
+            f"image is already {image_width}x{image_height}; an upscale may reach at most {max_side} pixels per side"
+        )
+    return width, height
+
+
+def upload_upscale_request(
+    base: GenerationRequest,
+    init_image: str,
+    image_size: tuple[int, int],
+    seed: int,
+    strength: float = REFINE_STRENGTH,
+    max_side: int = 2048,
+) -> GenerationRequest:
+    """An uploaded image at twice its own size (within `max_side`), refined like a U button's tile."""
+    width, height = upload_upscale_size(image_size, max_side)
+    if not 0 <= seed <= MAX_SEED:
+        raise RequestError(f"seed must be from 0 to {MAX_SEED}, got {seed!r}")
+    return dataclasses.replace(
+        base,
+        kind=GenerationKind.refine,
+        seeds=(seed,),
         variation_seeds=(),
         variation_strength=0.0,
         variation_chain=(),

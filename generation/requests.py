@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from generation.errors import RequestError
-from generation.samplers import SAMPLER_NAMES
+from generation.samplers import resolve_sampler
 
-MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds; keep a margin for seed + tile offsets
+SEED_RANGE = 2**32  # A1111 and Midjourney seeds are 32-bit; tile offsets wrap around (see tile_seeds)
+MAX_SEED = SEED_RANGE - 1
 MAX_IMAGES = 8
 MIN_SIDE, MAX_SIDE, SIDE_MULTIPLE = 64, 4096, 8
 MAX_STEPS = 200
@@ -124,6 +125,10 @@ def _coerce(request: GenerationRequest) -> None:
                                                    for link in chain):
         raise RequestError(f"variation_chain must be a list of [seed, strength] pairs, got {chain!r}")
     put("variation_chain", tuple((link[0], link[1]) for link in chain))
+    try:  # any accepted spelling ("Euler a", "DPM++_2M_Karras") is stored as the sampler's id
+        put("sampler", resolve_sampler(request.sampler))
+    except ValueError as error:
+        raise RequestError(str(error)) from None
     for name in ("guidance_scale", "variation_strength", "strength"):
         value = getattr(request, name)
         if isinstance(value, int) and not isinstance(value, bool):
@@ -156,8 +161,6 @@ def _check(request: GenerationRequest) -> None:
             raise RequestError(f"{name} must be a string, got {getattr(request, name)!r}")
     if not request.prompt.strip():
         raise RequestError("prompt is empty")
-    if request.sampler not in SAMPLER_NAMES:
-        raise RequestError(f"unknown sampler {request.sampler!r}; choose one of {', '.join(SAMPLER_NAMES)}")
     # 2. Seeds: one per image, optional variation seeds alongside.
     if not 1 <= len(request.seeds) <= MAX_IMAGES:
         raise RequestError(f"seeds must hold 1 to {MAX_IMAGES} seeds, got {list(request.seeds)!r}")
@@ -199,6 +202,12 @@ def _check(request: GenerationRequest) -> None:
         raise RequestError(f"a {request.kind.value} request takes no init_image, got {request.init_image!r}")
     if request.kind == GenerationKind.variation and not request.variation_seeds:
         raise RequestError("a variation request needs variation_seeds, got none")
+
+
+def tile_seeds(seed: int, count: int) -> tuple[int, ...]:
+    """Seeds seed, seed+1, ... for `count` tiles, wrapping past 2**32 - 1 to 0 so every seed stays 32-bit."""
+    _check_seed("seed", seed)
+    return tuple((seed + offset) % SEED_RANGE for offset in range(count))
 
 
 def fit_size(aspect_width: float, aspect_height: float, max_pixels: int, multiple: int = 64) -> tuple[int, int]:

@@ -11,6 +11,8 @@ Conventions (recorded in every PNG, so plain diffusers reproduces any tile):
 - `--chaos c` makes a grid whose four tiles are variations of tile 1: seeds (S, S, S, S), variation seeds
   (S, S+1, S+2, S+3) at strength 0.1 + 0.9 * c / 100 (tile 1 is the root noise itself). Without --chaos the tiles
   use seeds S..S+3 unblended, which equals chaos 100 up to rounding.
+- Seeds are 32-bit: S+1.. wrap past 2**32 - 1 to 0 (`tile_seeds`), so --seed 4294967295 gives tiles
+  4294967295, 0, 1, 2.
 
 This module imports torch only inside the noise functions; the request builders are pure.
 """
@@ -20,7 +22,7 @@ import math
 from typing import Any
 
 from generation.errors import RequestError
-from generation.requests import MAX_SEED, GenerationKind, GenerationRequest
+from generation.requests import MAX_SEED, GenerationKind, GenerationRequest, tile_seeds
 
 VARIATION_SUBTLE = 0.15
 VARIATION_STRONG = 0.35
@@ -48,8 +50,8 @@ def variation_request(
     if parent.kind not in (GenerationKind.txt2img, GenerationKind.variation):
         raise RequestError(f"variations need a txt2img or variation parent, got a {parent.kind.value} image")
     index = _tile_index(parent, tile)
-    if not 0 <= variation_base_seed <= MAX_SEED - GRID_SIZE:
-        raise RequestError(f"variation_base_seed must be from 0 to {MAX_SEED - GRID_SIZE}, got {variation_base_seed!r}")
+    if not 0 <= variation_base_seed <= MAX_SEED:
+        raise RequestError(f"variation_base_seed must be from 0 to {MAX_SEED}, got {variation_base_seed!r}")
     # 2. The parent tile's noise is its seed plus its chain plus its own variation link (if it had one).
     chain = parent.variation_chain
     if parent.variation_seeds and parent.variation_strength > 0.0:
@@ -59,7 +61,7 @@ def variation_request(
         parent,
         kind=GenerationKind.variation,
         seeds=(parent.seeds[index],) * GRID_SIZE,
-        variation_seeds=tuple(variation_base_seed + offset for offset in range(GRID_SIZE)),
+        variation_seeds=tile_seeds(variation_base_seed, GRID_SIZE),
         variation_strength=strength,
         variation_chain=chain,
         chaos=None,
@@ -70,10 +72,25 @@ def chaos_grid_seeds(seed: int, chaos: int) -> dict[str, Any]:
     """GenerationRequest fields (seeds, variation seeds and strength) for a 4-tile grid at `--chaos chaos`."""
     return {
         "seeds": (seed,) * GRID_SIZE,
-        "variation_seeds": tuple(seed + offset for offset in range(GRID_SIZE)),
+        "variation_seeds": tile_seeds(seed, GRID_SIZE),
         "variation_strength": chaos_strength(chaos),
         "chaos": chaos,
     }
+
+
+def reroll_request(request: GenerationRequest, base_seed: int) -> GenerationRequest:
+    """`request` again with fresh noise from `base_seed`: what a re-roll of its grid (or image) queues."""
+    if not 0 <= base_seed <= MAX_SEED:
+        raise RequestError(f"base_seed must be from 0 to {MAX_SEED}, got {base_seed!r}")
+    # 1. A variation grid keeps its parent tile's noise (seed and chain) and draws new variation seeds.
+    if request.kind == GenerationKind.variation:
+        return dataclasses.replace(request, variation_seeds=tile_seeds(base_seed, request.num_images))
+    # 2. A --chaos grid is rebuilt around the new seed, so its recorded Chaos still describes it.
+    if request.kind == GenerationKind.txt2img and request.chaos is not None:
+        return dataclasses.replace(request, **chaos_grid_seeds(base_seed, request.chaos))
+    # 3. Everything else: consecutive seeds from the new base, no blended noise.
+    return dataclasses.replace(request, seeds=tile_seeds(base_seed, request.num_images), variation_seeds=(),
+                               variation_strength=0.0, variation_chain=())
 
 
 def slerp(low: Any, high: Any, t: float) -> Any:

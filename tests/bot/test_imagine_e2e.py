@@ -64,6 +64,26 @@ async def test_reroll_makes_a_new_grid_with_new_seeds(runner: BotRunner) -> None
     assert "re-roll of" in second.content
 
 
+async def test_reroll_of_a_chaos_grid_rebuilds_its_chaos_seeds(runner: BotRunner) -> None:
+    """🔄 on a --chaos grid posts a grid whose tiles blend variation seeds S'..S'+3 around the new seed S'."""
+    fake = runner.fake
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "a castle --chaos 20 --seed 5"})
+    first = await wait_result(fake, mark)
+    mark = fake.mark()
+    await fake.click(first.id, next(c for c in custom_ids(first) if c.startswith("imagine:r:")))
+    second = await wait_result(fake, mark)
+    folder = runner.config.outputs_dir / custom_ids(second)[0].split(":")[2]
+    tiles = []
+    for tile in range(1, 5):
+        with Image.open(folder / f"tile-{tile}.png") as image:
+            tiles.append(parse_infotext(image.info["parameters"]))
+    seed = tiles[0].seed
+    assert seed != 5 and [t.seed for t in tiles] == [seed] * 4
+    assert [t.variation_seed for t in tiles] == [(seed + i) % 2**32 for i in range(4)]
+    assert {(t.chaos, t.variation_strength) for t in tiles} == {(20, 0.28)}
+
+
 async def test_buttons_work_after_a_restart(runner: BotRunner) -> None:
     """A button on a message posted before the bot restarted still queues and delivers its job."""
     fake = runner.fake

@@ -99,6 +99,15 @@ async def test_vary_and_upscale_an_uploaded_image(runner: BotRunner) -> None:
     assert image_of(await wait_result(fake, mark)).size == (2 * TILE, 2 * TILE)
 
 
+async def test_upscale_of_an_upload_doubles_the_upload(runner: BotRunner) -> None:
+    """/upscale image: returns twice the upload's own size (here 128x96 -> 256x192, max_side 256), not 2x the budget."""
+    fake = runner.fake
+    mark = fake.mark()
+    inter = await fake.invoke_slash("upscale", {}, attachments={"image": ("big.png", _png((128, 96)), "image/png")})
+    assert "Queued as job #" in await deferred_reply(inter)
+    assert image_of(await wait_result(fake, mark)).size == (256, 192)
+
+
 async def deferred_reply(inter) -> str:
     """The text that replaced a deferred command's "thinking" message (uploads are acknowledged first)."""
     await inter.wait_response(timeout=3)

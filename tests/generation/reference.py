@@ -46,3 +46,45 @@ def read_parameters(path):
 
     with Image.open(path) as image:
         return parse_infotext(image.text["parameters"])
+
+
+# AUTOMATIC1111 sampler names (and `Schedule type`) -> the diffusers scheduler and settings that realise them,
+# written from diffusers' scheduler documentation ("A1111/k-diffusion equivalents"), not from generation/samplers.py.
+A1111_SCHEDULERS: dict[tuple[str, str], tuple[str, dict]] = {
+    ("Euler", ""): ("EulerDiscreteScheduler", {}),
+    ("Euler a", ""): ("EulerAncestralDiscreteScheduler", {}),
+    ("LMS", ""): ("LMSDiscreteScheduler", {}),
+    ("LMS", "Karras"): ("LMSDiscreteScheduler", {"use_karras_sigmas": True}),
+    ("Heun", ""): ("HeunDiscreteScheduler", {}),
+    ("DPM2", ""): ("KDPM2DiscreteScheduler", {}),
+    ("DPM2", "Karras"): ("KDPM2DiscreteScheduler", {"use_karras_sigmas": True}),
+    ("DPM2 a", ""): ("KDPM2AncestralDiscreteScheduler", {}),
+    ("DPM2 a", "Karras"): ("KDPM2AncestralDiscreteScheduler", {"use_karras_sigmas": True}),
+    ("DPM++ 2S a", ""): ("DPMSolverSinglestepScheduler", {}),
+    ("DPM++ 2S a", "Karras"): ("DPMSolverSinglestepScheduler", {"use_karras_sigmas": True}),
+    ("DPM++ 2M", ""): ("DPMSolverMultistepScheduler", {}),
+    ("DPM++ 2M", "Karras"): ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}),
+    ("DPM++ SDE", ""): ("DPMSolverSDEScheduler", {}),
+    ("DPM++ SDE", "Karras"): ("DPMSolverSDEScheduler", {"use_karras_sigmas": True}),
+    ("DPM++ 2M SDE", ""): ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}),
+    ("DPM++ 2M SDE", "Karras"): ("DPMSolverMultistepScheduler",
+                                 {"algorithm_type": "sde-dpmsolver++", "use_karras_sigmas": True}),
+    ("DDIM", ""): ("DDIMScheduler", {"clip_sample": False}),
+    ("PNDM", ""): ("PNDMScheduler", {"skip_prk_steps": True}),
+    ("UniPC", ""): ("UniPCMultistepScheduler", {}),
+    ("DDPM", ""): ("DDPMScheduler", {"clip_sample": False}),
+    ("LCM", ""): ("LCMScheduler", {}),
+}
+
+
+def scheduler_for(params, model_scheduler):
+    """A diffusers scheduler for the parsed PNG's `Sampler` and `Schedule type`, from the model's own config.
+
+    DPM++ SDE's Brownian noise is seeded with the image's seed (the convention A1111 follows).
+    """
+    import diffusers
+
+    class_name, settings = A1111_SCHEDULERS[(params.sampler, params.schedule_type)]
+    if class_name == "DPMSolverSDEScheduler":
+        settings = settings | {"noise_sampler_seed": params.seed}
+    return getattr(diffusers, class_name).from_config(model_scheduler.config, **settings)

@@ -10,11 +10,11 @@ from tests.generation.conftest import tiny_request
 
 def test_infotext_has_a1111_layout():
     """Prompt line, negative prompt line, then the comma-separated parameter line."""
-    text = infotext(tiny_request(negative_prompt="fog", model="tiny"), 1)
+    text = infotext(tiny_request(negative_prompt="fog", model="tiny", sampler="euler_a"), 1)
     assert text.split("\n") == [
         "a lighthouse at dusk",
         "Negative prompt: fog",
-        "Steps: 3, Sampler: default, CFG scale: 7.0, Seed: 43, Size: 64x64, Model: tiny",
+        "Steps: 3, Sampler: Euler a, CFG scale: 7.0, Seed: 43, Size: 64x64, Model: tiny",
     ]
 
 
@@ -57,6 +57,7 @@ def test_parses_automatic1111_text():
     assert (parsed.sampler, parsed.seed, parsed.width, parsed.height, parsed.variation_seed) == (
         "Euler a", 1234, 512, 768, 99
     )
+    assert parsed.sampler_id == "euler_a"
     assert parsed.extra["Model hash"] == "abc123"
 
 

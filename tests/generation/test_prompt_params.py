@@ -42,7 +42,7 @@ REFUSED = [
     ("a cat --q nan", "--q needs a number from 0.25 to 2, got 'nan'"),
     ("a cat --steps 500", "--steps needs a whole number from 1 to 100, got '500'"),
     ("a cat --tile yes", "--tile takes no value, got 'yes'"),
-    ("a cat --sampler magic", "--sampler must be one of default, euler"),
+    ("a cat --sampler magic", "--sampler must be one of Euler, Euler a, LMS"),
     ("a cat --weird 3", "unknown flag --weird"),
     ("a cat -- 3", "a lone -- needs a flag name"),
     ("a cat --seed 1 --seed 2", "--seed is given twice"),
@@ -119,3 +119,10 @@ def test_arbitrary_unicode_only_raises_prompt_error(text):
         parse_prompt(text).to_request(base_seed=0)
     except PromptError:
         pass
+
+
+def test_top_seed_wraps_tile_seeds_to_32_bits():
+    """--seed 4294967295 gives tiles 4294967295, 0, 1, 2 (wrapped, never 4294967298), --chaos too."""
+    assert parse_prompt("a cat --seed 4294967295").to_request(0).seeds == (4294967295, 0, 1, 2)
+    chaos = parse_prompt("a cat --seed 4294967295 --chaos 10").to_request(0)
+    assert chaos.variation_seeds == (4294967295, 0, 1, 2)

@@ -8,7 +8,7 @@ from PIL import Image
 
 from generation.errors import RequestError
 from generation.outputs import write_outputs
-from generation.refine import img2img_request, refine_request
+from generation.refine import img2img_request, refine_request, upload_upscale_request
 from generation.requests import GenerationKind
 from tests.generation.conftest import mean_abs_difference, tiny_request
 from tests.generation.reference import read_parameters
@@ -96,3 +96,18 @@ def test_configured_upscaler_model_replaces_lanczos(tiny_model_dir, refined, mon
     output = upscaling.run(dataclasses.replace(result.request, model=""))
     assert calls == [(result.request.prompt, (64, 64))]
     assert output.images[0].size == (128, 128) and "Upscaler: example/x2-upscaler" in output.infotexts[0]
+
+
+@pytest.mark.parametrize(("upload", "max_side", "size"), [
+    ((1024, 1024), 2048, (2048, 2048)), ((300, 200), 2048, (600, 400)), ((1536, 1024), 2048, (2048, 1360)),
+])
+def test_upload_upscale_is_twice_the_upload_within_max_side(upload, max_side, size):
+    """/upscale image: asks for twice the upload's own size, shrunk only to fit generation.max_side."""
+    request = upload_upscale_request(tiny_request(), "upload.png", upload, seed=5, max_side=max_side)
+    assert (request.kind, request.width, request.height, request.seeds) == (GenerationKind.refine, *size, (5,))
+
+
+def test_upload_already_at_max_side_is_refused():
+    """An upload that an upscale could not enlarge is refused with its size and the cap, not shrunk."""
+    with pytest.raises(RequestError, match="image is already 2048x1024; an upscale may reach at most 2048"):
+        upload_upscale_request(tiny_request(), "upload.png", (2048, 1024), seed=5, max_side=2048)

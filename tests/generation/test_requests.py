@@ -36,6 +36,7 @@ def test_from_dict_refuses_unknown_fields():
         ({"seeds": ()}, r"seeds must hold 1 to 8 seeds, got \[\]"),
         ({"seeds": (-1,)}, "got -1"),
         ({"seeds": (1.5,)}, "got 1.5"),
+        ({"seeds": (2**32,)}, "seed must be an integer from 0 to 4294967295, got 4294967296"),
         ({"width": 100}, "width must be a multiple of 8 from 64 to 4096, got 100"),
         ({"height": 8192}, "got 8192"),
         ({"num_inference_steps": 0}, "num_inference_steps must be from 1 to 200, got 0"),
@@ -54,6 +55,11 @@ def test_invalid_fields_are_named(overrides, message):
     """Each out-of-range field raises RequestError quoting the bad value."""
     with pytest.raises(RequestError, match=message):
         tiny_request(**overrides)
+
+
+def test_a1111_sampler_name_is_stored_as_its_id():
+    """A request built with A1111's sampler name stores the short id, so stored params stay stable."""
+    assert tiny_request(sampler="DPM++ 2M Karras").to_dict()["sampler"] == "dpmpp_2m_karras"
 
 
 def test_string_kind_is_coerced():

@@ -118,3 +118,49 @@ def test_chaos_tiles_reproduced_by_plain_diffusers(engine, plain_txt2img, tmp_pa
     result = engine.run(dataclasses.replace(request, width=64, height=64))
     for image, path in zip(result.images, write_outputs(result, tmp_path).tiles):
         assert mean_abs_difference(image, _reproduce(read_parameters(path), plain_txt2img)) < ONE_LEVEL
+
+
+def test_reroll_of_a_chaos_grid_rebuilds_its_chaos_seeds():
+    """A re-roll of a --chaos grid is the same --chaos grid around the new seed, not a blend with the old seeds."""
+    from generation.prompt_params import parse_prompt
+    from generation.variations import reroll_request
+
+    parent = parse_prompt("a lighthouse --chaos 30 --seed 5").to_request(0)
+    reroll = reroll_request(parent, 900)
+    assert reroll == parse_prompt("a lighthouse --chaos 30 --seed 900").to_request(0)
+    assert (reroll.seeds, reroll.variation_seeds, reroll.chaos) == ((900,) * 4, (900, 901, 902, 903), 30)
+    assert reroll.variation_strength == chaos_strength(30)
+
+
+def test_reroll_of_a_variation_grid_keeps_the_parent_tile_noise():
+    """A re-roll of a V grid keeps the tile's seed and chain and draws new variation seeds."""
+    from generation.variations import reroll_request
+
+    grid = variation_request(variation_request(tiny_request(), 1, 0.2, 900), 3, 0.1, 500)
+    reroll = reroll_request(grid, 70)
+    assert (reroll.seeds, reroll.variation_chain) == (grid.seeds, grid.variation_chain)
+    assert reroll.variation_seeds == (70, 71, 72, 73)
+
+
+def test_reroll_seeds_stay_within_32_bits():
+    """A re-roll from the top seed wraps its tile seeds to 0, 1, 2."""
+    from generation.variations import reroll_request
+
+    assert reroll_request(tiny_request(), 2**32 - 1).seeds == (4294967295, 0, 1, 2)
+
+
+def test_chaos_reroll_is_reproducible(engine, plain_txt2img, tmp_path):
+    """The re-rolled --chaos grid equals a fresh grid with that seed and is reproduced from its PNGs alone."""
+    from generation.prompt_params import parse_prompt
+    from generation.variations import reroll_request
+
+    def tiny(text):
+        return dataclasses.replace(parse_prompt(text).to_request(0), width=64, height=64)
+
+    rerolled = engine.run(reroll_request(tiny("a lighthouse --chaos 40 --seed 5 --steps 3"), 77))
+    fresh = engine.run(tiny("a lighthouse --chaos 40 --seed 77 --steps 3"))
+    assert [mean_abs_difference(a, b) for a, b in zip(rerolled.images, fresh.images)] == [0.0] * 4
+    for image, path in zip(rerolled.images, write_outputs(rerolled, tmp_path).tiles):
+        params = read_parameters(path)
+        assert (params.chaos, params.seed, params.variation_strength) == (40, 77, chaos_strength(40))
+        assert mean_abs_difference(image, _reproduce(params, plain_txt2img)) < ONE_LEVEL
