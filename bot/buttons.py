@@ -12,6 +12,7 @@ from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UnknownJob, render
 from bot.job_info import info_text, reproduce
 from bot.moderators import member_is_moderator, refuse_if_banned
+from bot.remix_modal import open_remix
 from bot.replies import PrivateReply
 from generation.requests import GenerationRequest
 
@@ -67,15 +68,22 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
             return
         bot = bot_of(interaction)
         origin = origin_of(interaction)
+        preferences = None
+        if self.action != UPSCALE:
+            # A read transaction: it never waits for the write lock, so the edit box still opens within 3 s.
+            preferences = await bot.settings.get(interaction.guild_id, interaction.user.id)
+            if preferences.remix and await open_remix(interaction, self.action, self.job_id, self.tile):
+                return
         async with PrivateReply(interaction) as reply:
             try:
                 if self.action == REROLL:
                     enqueued = await bot.submissions.reroll(origin, self.job_id)
                 elif self.action == UPSCALE:
                     enqueued = await bot.submissions.upscale(origin, self.job_id, self.tile)
-                else:
-                    enqueued = await bot.submissions.vary(origin, self.job_id, self.tile,
-                                                          strong=self.action == VARY_STRONG)
+                else:  # V1-V4 follow the member's /settings variation; Vary (Strong) is always strong
+                    enqueued = await bot.submissions.vary(
+                        origin, self.job_id, self.tile, strong=True if self.action == VARY_STRONG else None,
+                        default_strong=preferences is not None and preferences.variation == "strong")
             except Exception as exc:  # every domain error is rendered in one place
                 await reply.send(render(exc))
                 return

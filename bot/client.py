@@ -13,10 +13,12 @@ from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.modlog import ModLog
+from bot.remix_modal import submit_remix
 from bot.submissions import Submissions, TokenLimit
 from bot.worker import Worker
 from db.moderation import Moderation
 from db.queue import Queue
+from db.settings import SettingsStore
 from generation.prompt_params import PromptDefaults
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class ImagineBot(discord.Client):
         # Bans, the audit trail and the queue share one database and one clock.
         self.moderation = Moderation(queue.engine, clock=queue.now)
         self.modlog = ModLog(self, config.moderation.log_channel_id)
+        self.settings = SettingsStore(queue.engine, clock=queue.now)  # members' /settings
         self.delivery = Delivery(self, queue, config.outputs_dir, poll_seconds=config.queue.poll_seconds,
                                  max_side=config.generation.max_side)
         self._stop = asyncio.Event()
@@ -67,6 +70,10 @@ class ImagineBot(discord.Client):
         """Wake the embedded worker at once instead of at its next poll."""
         if self.worker is not None:
             self.worker.wakeup.set()
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Remix edit boxes are answered here, from their custom_id alone, so they outlive a restart."""
+        await submit_remix(interaction)
 
     async def on_ready(self) -> None:
         """Log who we are once connected."""

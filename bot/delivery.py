@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.buttons import grid_view, single_view
+from db.errors import QueueError
 from db.queue import JobView, Queue
 
 if TYPE_CHECKING:
@@ -134,7 +135,22 @@ class Delivery:
         await self.queue.mark_delivered(job.id, message.id)
         self._not_before.pop(job.id, None)
         await self._drop_status(channel, job)
+        if job.status == "succeeded":
+            await self._copy_by_dm(job, message)
         return 1
+
+    async def _copy_by_dm(self, job: JobView, posted: discord.Message) -> None:
+        """With /settings dm_results on, the owner also gets the image by DM (best effort: DMs may be closed)."""
+        try:
+            if not (await self.bot.settings.get(job.guild_id, job.user_id)).dm_results or not posted.attachments:
+                return
+            data = await posted.attachments[0].read()
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            await user.send(f"Your job #{job.id} is done: {posted.jump_url}",
+                            file=discord.File(io.BytesIO(data), filename=posted.attachments[0].filename),
+                            allowed_mentions=discord.AllowedMentions.none())
+        except (discord.HTTPException, QueueError) as exc:  # the channel post stands; a DM is a courtesy
+            log.warning("job %s: could not send the result by DM to %s (%s)", job.id, job.user_id, exc)
 
     async def _post_result(self, channel: discord.abc.Messageable, job: JobView) -> discord.Message:
         folder = self.outputs_dir / str(job.id)  # this host's view of the shared data folder

@@ -22,7 +22,7 @@ class Reproduction:
     notes: tuple[str, ...]
 
 
-def _stylize_for(guidance_scale: float) -> int | None:
+def stylize_for(guidance_scale: float) -> int | None:
     """The --stylize value whose guidance scale is exactly this one (see prompt_params), or None."""
     stylize = round((12.0 - guidance_scale) * STYLIZE_MAX / 10.0)
     if 0 <= stylize <= STYLIZE_MAX and round(12.0 - 10.0 * stylize / STYLIZE_MAX, 3) == round(guidance_scale, 3):
@@ -50,7 +50,7 @@ def reproduce(request: GenerationRequest, defaults: PromptDefaults, model_names:
     flags.append(f"--ar {aspect}")
     flags.append(f"--steps {request.num_inference_steps}")
     if request.guidance_scale != defaults.guidance_scale:
-        stylize = _stylize_for(request.guidance_scale)
+        stylize = stylize_for(request.guidance_scale)
         if stylize is None:
             notes.append(f"Its CFG scale {request.guidance_scale:g} has no --stylize value.")
         else:

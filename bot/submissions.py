@@ -13,9 +13,11 @@ from pathlib import Path
 from bot.config import Config
 from bot.errors import LimitReached, PromptBlocked, UnknownJob, UserError
 from bot.prompt_filter import PromptFilter
+from bot.remix import remixed
 from db.queue import Enqueued, JobView, NewJob, Queue
 from db.safety import BlockView, SafetyStore
 from generation.errors import RequestError
+from generation.prompt_params import PromptSpec
 from generation.refine import img2img_request, refine_request, upload_upscale_request
 from generation.requests import GenerationKind, GenerationRequest, fit_size
 from generation.tokens import check_token_limit, load_tokenizer
@@ -85,6 +87,11 @@ class Submissions:
             kind=kind, prompt=request.prompt, params=request.to_dict(), rule=str(match))
         raise PromptBlocked(str(match), block.id)
 
+    def screen_prompt(self, prompt: str) -> None:
+        """The checks every prompt passes before a job is built from it: content rules, then token length."""
+        self._screen(prompt)
+        self.check_prompt(prompt)
+
     def _priority(self, origin: Origin) -> float:
         weights = [self.config.priority.users.get(origin.user_id, 1.0)]
         weights += [self.config.priority.roles[r] for r in origin.role_ids if r in self.config.priority.roles]
@@ -144,11 +151,21 @@ class Submissions:
         request = reroll_request(request, self.seed())
         return await self._enqueue(origin, "reroll", request, parent=parent)
 
-    async def vary(self, origin: Origin, job_id: int, tile: int, strong: bool) -> Enqueued:
-        """Four seed-locked variations of one tile (img2img variations for a single upscaled image)."""
+    async def vary(self, origin: Origin, job_id: int, tile: int, strong: bool | None, *,
+                   default_strong: bool = False, edit: PromptSpec | None = None) -> Enqueued:
+        """Four seed-locked variations of one tile (img2img variations for a single upscaled image).
+
+        strong=None takes the member's default (their /settings variation) for a grid's tile, subtle otherwise;
+        `edit` is a Remix: the variations follow the edited prompt.
+        """
         parent, request = await self._parent(origin, job_id, tile)
         g = self.config.generation
-        if request.kind not in (GenerationKind.txt2img, GenerationKind.variation):
+        is_grid = request.kind in (GenerationKind.txt2img, GenerationKind.variation)
+        strong = (default_strong if is_grid else False) if strong is None else strong
+        if edit is not None:
+            self.screen_prompt(edit.prompt)
+            request = remixed(request, edit)
+        if not is_grid:
             # An upscaled or uploaded image has no noise of its own to vary: vary it through img2img instead.
             base = dataclasses.replace(request, seeds=(self.seed(),) * 4)
             child = img2img_request(base, init_image=str(self.tile_path(parent, tile)),
@@ -159,6 +176,15 @@ class Submissions:
         child = variation_request(request, tile, strength=g.variation_strong if strong else g.variation_subtle,
                                   variation_base_seed=self.seed())
         return await self._enqueue(origin, "variation", child, parent=parent, parent_tile=tile)
+
+    async def remix_reroll(self, origin: Origin, job_id: int, edit: PromptSpec) -> Enqueued:
+        """Re-roll with an edited prompt (Remix): a new grid from the edited text, linked to its parent."""
+        parent, request = await self._parent(origin, job_id, 1)
+        self.screen_prompt(edit.prompt)
+        if edit.sampler == "default":  # no --sampler flag: the parent's
+            edit = dataclasses.replace(edit, sampler=request.sampler)
+        child = edit.to_request(base_seed=self.seed(), model=request.model)
+        return await self._enqueue(origin, "reroll", child, parent=parent)
 
     async def upscale(self, origin: Origin, job_id: int, tile: int) -> Enqueued:
         """One tile, twice the size, refined through img2img."""

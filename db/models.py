@@ -214,3 +214,18 @@ class NsfwHold(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     released_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MemberSetting(Base):
+    """One member's /settings in one guild (guild_id 0 in direct messages); absent columns mean the server default."""
+
+    __tablename__ = "member_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    aspect: Mapped[str | None] = mapped_column(String(16))  # "16:9", applied as --ar when a prompt has none
+    variation: Mapped[str | None] = mapped_column(String(8))  # "subtle" or "strong", for V buttons and /vary
+    suffix: Mapped[str] = mapped_column(Text, default="")  # appended to every prompt
+    remix: Mapped[bool] = mapped_column(Boolean, default=False)  # V and re-roll open an edit box first
+    dm_results: Mapped[bool] = mapped_column(Boolean, default=False)  # finished results also come by DM
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

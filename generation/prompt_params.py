@@ -170,6 +170,11 @@ def parse_prompt(text: str, defaults: PromptDefaults = PromptDefaults()) -> Prom
     return PromptSpec(**values)
 
 
+def canonical_flag(flag: str) -> str:
+    """The one name of a flag and its aliases: `aspect` -> `ar`, `s` -> `stylize`; unknown flags as given."""
+    return _ALIASES.get(flag.lower(), flag.lower())
+
+
 _ALIASES = {
     "ar": "ar", "aspect": "ar", "seed": "seed", "no": "no", "chaos": "chaos", "c": "chaos",
     "stylize": "stylize", "s": "stylize", "quality": "quality", "q": "quality", "steps": "steps",

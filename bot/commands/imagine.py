@@ -10,6 +10,7 @@ from discord import app_commands
 
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UserError
+from bot.preferences import with_preferences
 from bot.replies import PrivateReply
 from generation.prompt_params import parse_prompt
 
@@ -25,11 +26,13 @@ async def imagine(interaction: discord.Interaction, prompt: app_commands.Range[s
                   model: app_commands.Range[str, 1, 32] | None = None) -> None:
     """Generate four images from a prompt."""
     bot = bot_of(interaction)
-    spec = parse_prompt(prompt, bot.prompt_defaults)
-    if spec.sampler == "default":  # no --sampler flag: the operator's configured sampler
-        spec = dataclasses.replace(spec, sampler=bot.config.generation.sampler)
-    request = spec.to_request(base_seed=bot.submissions.seed(), model=_model_id(bot, model))
     async with PrivateReply(interaction) as reply:
+        # The member's /settings fill in what the prompt leaves out (its own flags win).
+        preferences = await bot.settings.get(interaction.guild_id, interaction.user.id)
+        spec = parse_prompt(with_preferences(prompt, preferences), bot.prompt_defaults)
+        if spec.sampler == "default":  # no --sampler flag: the operator's configured sampler
+            spec = dataclasses.replace(spec, sampler=bot.config.generation.sampler)
+        request = spec.to_request(base_seed=bot.submissions.seed(), model=_model_id(bot, model))
         enqueued = await bot.submissions.imagine(origin_of(interaction), request)
         await reply.send(queued_text(enqueued))
     bot.notify_new_job()

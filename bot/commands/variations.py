@@ -60,7 +60,7 @@ async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction,
 
 
 async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool, job: str | None, tile: int | None,
-                             image: discord.Attachment | None, strength: str, prompt: str | None,
+                             image: discord.Attachment | None, strength: str | None, prompt: str | None,
                              denoise: float | None) -> None:
     bot = bot_of(interaction)
     origin = origin_of(interaction)
@@ -81,20 +81,24 @@ async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool,
             if upscale:
                 enqueued = await bot.submissions.upscale(origin, job_id, tile or 1)
             else:
-                enqueued = await bot.submissions.vary(origin, job_id, tile or 1, strong=strength == "strong")
+                preferences = await bot.settings.get(interaction.guild_id, interaction.user.id)
+                enqueued = await bot.submissions.vary(origin, job_id, tile or 1,
+                                                      strong=None if strength is None else strength == "strong",
+                                                      default_strong=preferences.variation == "strong")
         await reply.send(queued_text(enqueued))
     bot.notify_new_job()
 
 
 @app_commands.command(name="vary")
 @app_commands.describe(job="A job id, or a link to a result message", tile="Which image of the grid (1-4)",
-                       strength="How far the variations may wander", image="Or: an image of your own (PNG, JPEG, WebP)",
+                       strength="How far the variations may wander (default: your /settings variation)",
+                       image="Or: an image of your own (PNG, JPEG, WebP)",
                        prompt="With an image: what it should become",
                        denoise="With an image: how much to change (0.05-0.95)")
 @app_commands.guild_only()
 async def vary(interaction: discord.Interaction, job: str | None = None,
                tile: app_commands.Range[int, 1, 4] | None = None,
-               strength: Literal["subtle", "strong"] = "subtle", image: discord.Attachment | None = None,
+               strength: Literal["subtle", "strong"] | None = None, image: discord.Attachment | None = None,
                prompt: app_commands.Range[str, 0, 1500] | None = None,
                denoise: app_commands.Range[float, 0.05, 0.95] | None = None) -> None:
     """Four seed-locked variations of one image of a grid, or of an image you upload."""
