@@ -152,7 +152,13 @@ class Delivery:
         except (discord.HTTPException, QueueError) as exc:  # the channel post stands; a DM is a courtesy
             log.warning("job %s: could not send the result by DM to %s (%s)", job.id, job.user_id, exc)
 
-    async def _post_result(self, channel: discord.abc.Messageable, job: JobView) -> discord.Message:
+    async def repost(self, channel: discord.abc.Messageable, job: JobView, note: str) -> discord.Message:
+        """A finished job's result again (/show), with fresh buttons and a note; it pings nobody."""
+        return await self._post_result(channel, job, content=f"{headline(job)} {note}",
+                                       mentions=discord.AllowedMentions.none())
+
+    async def _post_result(self, channel: discord.abc.Messageable, job: JobView, *, content: str | None = None,
+                           mentions: discord.AllowedMentions | None = None) -> discord.Message:
         folder = self.outputs_dir / str(job.id)  # this host's view of the shared data folder
         grid = folder / "grid.png"
         path = grid if grid.exists() else folder / "tile-1.png"
@@ -166,8 +172,8 @@ class Delivery:
         else:
             width, height = job.params.get("width", 0), job.params.get("height", 0)
             view = single_view(job.id, can_upscale=max(width, height) * 2 <= self.max_side)
-        return await channel.send(headline(job), file=discord.File(io.BytesIO(data), filename=filename), view=view,
-                                  allowed_mentions=discord.AllowedMentions(users=True))
+        return await channel.send(content or headline(job), file=discord.File(io.BytesIO(data), filename=filename),
+                                  view=view, allowed_mentions=mentions or discord.AllowedMentions(users=True))
 
     async def _drop_status(self, channel: discord.abc.Messageable, job: JobView) -> None:
         """The result replaces the live status message."""

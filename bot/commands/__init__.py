@@ -5,9 +5,10 @@ from bot.commands.imagine import imagine
 from bot.commands.jobs import cancel
 from bot.commands.mod import mod
 from bot.commands.settings import settings
+from bot.commands.show import show
 from bot.commands.tree import ImagineTree
 from bot.commands.variations import upscale, vary
 
-ALL_COMMANDS = (imagine, vary, upscale, cancel, help_command, mod, settings)
+ALL_COMMANDS = (imagine, vary, upscale, cancel, help_command, mod, settings, show)
 
 __all__ = ["ALL_COMMANDS", "ImagineTree"]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 _MESSAGE_LINK = re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/channels/\d+/\d+/(\d+)")
 
 
-async def _job_id_from(bot: ImagineBot, job: str) -> int:
+async def job_id_from(bot: ImagineBot, job: str) -> int:
     """Accept a job id, a result message id or a message link."""
     text = job.strip().lstrip("#")
     if (match := _MESSAGE_LINK.fullmatch(text)) is not None:
@@ -77,7 +77,7 @@ async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool,
                                                          prompt=(prompt or "").strip(),
                                                          strength=denoise if denoise is not None else default)
         else:
-            job_id = await _job_id_from(bot, job or "")
+            job_id = await job_id_from(bot, job or "")
             if upscale:
                 enqueued = await bot.submissions.upscale(origin, job_id, tile or 1)
             else:

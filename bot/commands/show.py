@@ -1,0 +1,34 @@
+"""/show: post a past job of this server again, here, with fresh working buttons (for stale or archived ones)."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+
+from bot.commands.context import bot_of
+from bot.commands.variations import job_id_from
+from bot.errors import UnknownJob, UserError
+from bot.replies import PrivateReply
+
+
+@app_commands.command(name="show")
+@app_commands.describe(job="A job id, or a link to its result message")
+@app_commands.guild_only()
+async def show(interaction: discord.Interaction, job: app_commands.Range[str, 1, 200]) -> None:
+    """Post a past job of this server again in this channel, with working buttons."""
+    bot = bot_of(interaction)
+    async with PrivateReply(interaction) as reply:
+        job_id = await job_id_from(bot, job)
+        found = await bot.queue.get(job_id)
+        if found is None or found.guild_id != interaction.guild_id:
+            raise UnknownJob(f"There is no job #{job_id} on this server.")
+        allowed = bot.config.discord.channel_ids  # the same channel rule a button click meets
+        if allowed and interaction.channel_id not in allowed:
+            where = ", ".join(f"<#{channel}>" for channel in allowed)
+            raise UserError(f"Images are shown only in {where}.")
+        if found.status != "succeeded" or not found.result_dir:
+            raise UserError(f"Job #{job_id} has no images to show (it is {found.status}).")
+        await reply.defer()  # reading and uploading the image may take a moment
+        channel = interaction.channel or await bot.fetch_channel(interaction.channel_id or 0)
+        posted = await bot.delivery.repost(channel, found, f"(shown again by <@{interaction.user.id}>)")
+        await reply.send(f"Posted job #{job_id} again: {posted.jump_url}")
