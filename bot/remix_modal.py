@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 
+from bot.appeals import refusal_view
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import render
 from bot.moderators import refuse_if_banned
@@ -84,7 +85,7 @@ async def submit_remix(interaction: discord.Interaction[Any]) -> bool:
                                                       strong=True if action == VARY_STRONG else None,
                                                       default_strong=preferences.variation == "strong", edit=spec)
         except Exception as exc:  # every domain error is rendered in one place
-            await reply.send(render(exc))
+            await reply.send(render(exc), view=refusal_view(exc, bot))
             return True
         await reply.send(queued_text(enqueued))
     bot.notify_new_job()

@@ -47,10 +47,11 @@ class PrivateReply:
             if not self._finished and not self.interaction.response.is_done():
                 await self.interaction.response.defer(ephemeral=True, thinking=True)
 
-    async def send(self, text: str) -> None:
-        """The answer: the response itself, or the follow-up after a deferral."""
+    async def send(self, text: str, *, view: discord.ui.View | None = None) -> None:
+        """The answer: the response itself, or the follow-up after a deferral (with buttons, if given)."""
+        extra = {} if view is None else {"view": view}
         async with self._lock:
             if self.interaction.response.is_done():
-                await self.interaction.followup.send(text, ephemeral=True)
+                await self.interaction.followup.send(text, ephemeral=True, **extra)
             else:
-                await self.interaction.response.send_message(text, ephemeral=True)
+                await self.interaction.response.send_message(text, ephemeral=True, **extra)

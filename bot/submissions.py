@@ -87,10 +87,11 @@ class Submissions:
             kind=kind, prompt=request.prompt, params=request.to_dict(), rule=str(match))
         raise PromptBlocked(str(match), block.id)
 
-    def screen_prompt(self, prompt: str) -> None:
-        """The checks every prompt passes before a job is built from it: content rules, then token length."""
-        self._screen(prompt)
-        self.check_prompt(prompt)
+    def check_words(self, text: str) -> None:
+        """Content rules and token length for words that are not a job yet (a /settings suffix); names no rule."""
+        if self.prompt_filter.match(text) is not None:
+            raise UserError("Those words are blocked by this server's content rules; nothing was saved.")
+        self.check_prompt(text)
 
     def _priority(self, origin: Origin) -> float:
         weights = [self.config.priority.users.get(origin.user_id, 1.0)]
@@ -163,27 +164,31 @@ class Submissions:
         is_grid = request.kind in (GenerationKind.txt2img, GenerationKind.variation)
         strong = (default_strong if is_grid else False) if strong is None else strong
         if edit is not None:
-            self.screen_prompt(edit.prompt)
             request = remixed(request, edit)
         if not is_grid:
             # An upscaled or uploaded image has no noise of its own to vary: vary it through img2img instead.
             base = dataclasses.replace(request, seeds=(self.seed(),) * 4)
-            child = img2img_request(base, init_image=str(self.tile_path(parent, tile)),
-                                    image_size=(request.width, request.height),
-                                    strength=g.img2img_strong if strong else g.img2img_subtle,
-                                    max_pixels=g.width * g.height)
-            return await self._enqueue(origin, "img2img", child, parent=parent, parent_tile=tile)
-        child = variation_request(request, tile, strength=g.variation_strong if strong else g.variation_subtle,
-                                  variation_base_seed=self.seed())
-        return await self._enqueue(origin, "variation", child, parent=parent, parent_tile=tile)
+            kind, child = "img2img", img2img_request(base, init_image=str(self.tile_path(parent, tile)),
+                                                     image_size=(request.width, request.height),
+                                                     strength=g.img2img_strong if strong else g.img2img_subtle,
+                                                     max_pixels=g.width * g.height)
+        else:
+            kind, child = "variation", variation_request(
+                request, tile, strength=g.variation_strong if strong else g.variation_subtle,
+                variation_base_seed=self.seed())
+        if edit is not None:  # a new prompt: checked like any other
+            await self._screen(origin, kind, child)
+            self.check_prompt(child.prompt)
+        return await self._enqueue(origin, kind, child, parent=parent, parent_tile=tile)
 
     async def remix_reroll(self, origin: Origin, job_id: int, edit: PromptSpec) -> Enqueued:
         """Re-roll with an edited prompt (Remix): a new grid from the edited text, linked to its parent."""
         parent, request = await self._parent(origin, job_id, 1)
-        self.screen_prompt(edit.prompt)
         if edit.sampler == "default":  # no --sampler flag: the parent's
             edit = dataclasses.replace(edit, sampler=request.sampler)
         child = edit.to_request(base_seed=self.seed(), model=request.model)
+        await self._screen(origin, "reroll", child)
+        self.check_prompt(child.prompt)
         return await self._enqueue(origin, "reroll", child, parent=parent)
 
     async def upscale(self, origin: Origin, job_id: int, tile: int) -> Enqueued:

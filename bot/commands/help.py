@@ -32,6 +32,7 @@ BUTTONS = (
 )
 
 PROMPT_REFERENCE = "docs/PROMPTS.md"
+HELP_LIMIT = 4096  # an embed description's limit
 
 
 def _command_lines(tree: app_commands.CommandTree) -> list[str]:
@@ -71,5 +72,9 @@ def help_text(tree: app_commands.CommandTree, prompts_url: str = "") -> str:
 async def help_command(interaction: discord.Interaction) -> None:
     """Commands, prompt flags and buttons, privately."""
     bot = bot_of(interaction)
-    await interaction.response.send_message(help_text(bot.tree), ephemeral=True,
+    # An embed: its description holds 4096 characters, twice a message's, and the command list keeps growing.
+    text = help_text(bot.tree)
+    embed = discord.Embed(title="imagine-bot: four images per prompt",
+                          description=text if len(text) <= HELP_LIMIT else text[:HELP_LIMIT - 1] + "…")
+    await interaction.response.send_message(embed=embed, ephemeral=True,
                                             allowed_mentions=discord.AllowedMentions.none())

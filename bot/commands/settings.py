@@ -34,7 +34,7 @@ async def settings(interaction: discord.Interaction, aspect: app_commands.Range[
         changes["variation"] = variation
     if suffix is not None:
         cleared = suffix.strip().lower() in CLEAR
-        changes["suffix"] = "" if cleared else check_suffix(suffix, bot.prompt_defaults, bot.submissions.screen_prompt)
+        changes["suffix"] = "" if cleared else check_suffix(suffix, bot.prompt_defaults, bot.submissions.check_words)
     if remix is not None:
         changes["remix"] = remix
     if dm_results is not None:

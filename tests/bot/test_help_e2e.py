@@ -25,16 +25,18 @@ def _button_labels() -> set[str]:
 
 
 async def test_help_answers_privately_with_commands_flags_and_buttons(runner: BotRunner) -> None:
-    """/help is one ephemeral message naming every registered command, every flag and the prompt reference."""
+    """/help is one ephemeral embed naming every registered command, every flag and the prompt reference."""
     fake = runner.fake
     inter = await fake.invoke_slash("help", {}, user_id=fake.users[2])
     reply = await inter.wait_response(timeout=3)
-    assert reply.ephemeral and len(reply.content) <= 2000
+    assert reply.ephemeral and len(reply.data["embeds"]) == 1
+    text = reply.data["embeds"][0]["description"]
+    assert not text.endswith("…"), "the help text outgrew an embed"
     for command in fake.commands:
-        assert f"`/{command['name']}" in reply.content, command["name"]
+        assert f"`/{command['name']}" in text, command["name"]
     for flag in set(_ALIASES.values()):
-        assert f"--{flag}" in reply.content, flag
-    assert "docs/PROMPTS.md" in reply.content
+        assert f"--{flag}" in text, flag
+    assert "docs/PROMPTS.md" in text
     assert reply.data["allowed_mentions"] == {"parse": []}
 
 
