@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from db.queue import JobView
 from generation.prompt_params import STYLIZE_MAX, PromptDefaults
 from generation.requests import GenerationKind, GenerationRequest, fit_size
+from generation.samplers import SAMPLERS
 
 KIND_NAMES = {"imagine": "new grid", "variation": "variations", "refine": "upscale", "reroll": "re-roll",
               "img2img": "image to image"}
@@ -20,6 +21,17 @@ class Reproduction:
 
     line: str
     notes: tuple[str, ...]
+
+
+def sampler_label(sampler_id: str) -> str:
+    """A1111's name for a sampler id (`dpmpp_2m_karras` -> `DPM++ 2M Karras`), as PNG parameters write it."""
+    sampler = SAMPLERS.get(sampler_id)
+    return "Default (the model's own)" if sampler is None else sampler.label
+
+
+def sampler_flag(sampler_id: str) -> str:
+    """A1111's name as one --sampler word (`DPM++_2M_Karras`); the prompt parser reads it back to the same id."""
+    return sampler_label(sampler_id).replace(" ", "_")
 
 
 def stylize_for(guidance_scale: float) -> int | None:
@@ -56,7 +68,7 @@ def reproduce(request: GenerationRequest, defaults: PromptDefaults, model_names:
         else:
             flags.append(f"--stylize {stylize}")
     if request.sampler != "default":
-        flags.append(f"--sampler {request.sampler}")
+        flags.append(f"--sampler {sampler_flag(request.sampler)}")
     if request.tiling:
         flags.append("--tile")
     if request.negative_prompt:
@@ -86,7 +98,7 @@ def info_text(job: JobView, request: GenerationRequest, reproduction: Reproducti
     if request.negative_prompt:
         lines.append(f"Negative prompt: {request.negative_prompt}")
     lines.append(f"Size: {request.width}x{request.height}, Steps: {request.num_inference_steps}, "
-                 f"CFG scale: {request.guidance_scale:g}, Sampler: {request.sampler}"
+                 f"CFG scale: {request.guidance_scale:g}, Sampler: {sampler_label(request.sampler)}"
                  + (", Tiling: on" if request.tiling else ""))
     lines.append("Seeds (tiles 1-4): " + ", ".join(str(seed) for seed in request.seeds))
     if request.variation_seeds:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 
 from bot.errors import UserError
-from bot.job_info import stylize_for
+from bot.job_info import sampler_flag, stylize_for
 from generation.prompt_params import PromptSpec, canonical_flag, split_flags
 from generation.requests import GenerationRequest
 
@@ -26,7 +26,7 @@ def prefill(request: GenerationRequest, *, variation: bool, default_guidance: fl
     if request.guidance_scale != default_guidance and (stylize := stylize_for(request.guidance_scale)) is not None:
         flags.append(f"--stylize {stylize}")
     if request.sampler != "default":
-        flags.append(f"--sampler {request.sampler}")
+        flags.append(f"--sampler {sampler_flag(request.sampler)}")
     if request.tiling:
         flags.append("--tile")
     if request.negative_prompt:

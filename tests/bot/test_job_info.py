@@ -23,6 +23,7 @@ def _parse_line(line: str):
     "a castle --chaos 30 --seed 9 --stylize 100 --tile --sampler ddim",
     "portrait --ar 2:3 --q 0.5 --s 1000 --seed 4294967295",
     "wide --ar 4:1 --c 100 --sampler euler_a",
+    "dusk --sampler dpmpp_2m_karras --seed 2",
 ])
 def test_line_parses_back_to_the_same_request(prompt: str) -> None:
     """Seeds, size, steps, CFG, sampler, tiling, negative prompt and chaos all survive the round trip."""
@@ -54,3 +55,11 @@ def test_a_variation_line_makes_the_image_it_started_from() -> None:
     made = reproduce(child, DEFAULTS, {}, MODEL)
     assert _parse_line(made.line).to_request(base_seed=0, model=MODEL).seeds[0] == 42
     assert any("V1" in note for note in made.notes)
+
+
+def test_the_sampler_is_named_as_automatic1111_names_it() -> None:
+    """Info and its line name samplers as A1111 writes them (`DPM++ 2M Karras`), and the line parses back."""
+    request = parse_prompt("x --sampler dpmpp_2m_karras", DEFAULTS).to_request(base_seed=1, model=MODEL)
+    made = reproduce(request, DEFAULTS, {}, MODEL)
+    assert "--sampler DPM++_2M_Karras" in made.line
+    assert _parse_line(made.line).sampler == "dpmpp_2m_karras"

@@ -24,7 +24,7 @@ async def test_info_line_parsed_again_gives_the_tiles_parameters(runner: BotRunn
     job_id = int(custom_ids(result)[0].split(":")[2])
     click = await fake.click(result.id, f"imagine:i:{job_id}:0", user_id=fake.users[2])
     reply = await click.wait_response(timeout=3)
-    assert reply.ephemeral and f"Job #{job_id}" in reply.content
+    assert reply.ephemeral and f"Job #{job_id}" in reply.content and "Sampler: Euler," in reply.content
     line = re.search(r"```\n(/imagine prompt: .*)\n```", reply.content)[1]
     spec = parse_prompt(line.removeprefix("/imagine prompt: "), runner.bot.prompt_defaults)
     again = spec.to_request(base_seed=0)
