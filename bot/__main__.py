@@ -31,7 +31,8 @@ def _engine_factory(config: Config):
         from generation.engine import Engine
 
         device = None if config.model.device == "auto" else config.model.device
-        return Engine(model, device=device, upscaler=config.model.upscaler or None)
+        return Engine(model, device=device, upscaler=config.model.upscaler or None, loras=config.loras,
+                      embeddings=config.embeddings)
 
     return load
 
@@ -101,7 +102,7 @@ def build_bot(config: Config, queue):
     g = config.generation
     # The configured size is the pixel budget: --ar reshapes it, 1:1 gives width x height back.
     defaults = PromptDefaults(num_inference_steps=g.steps, guidance_scale=g.guidance_scale,
-                              max_pixels=g.width * g.height)
+                              max_pixels=g.width * g.height, loras=config.loras)
     token_limit = TokenLimit(config.model.default)
     submissions = Submissions(queue, config, check_prompt=token_limit)
     worker = _worker(config, queue, embedded=True) if config.worker.embedded else None

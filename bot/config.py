@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from generation.networks import MAX_LORA_WEIGHT, LoraFile
+from generation.networks import NAME as NETWORK_NAME
 from generation.samplers import resolve_sampler
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -137,6 +139,9 @@ class Config:
     priority: PrioritySettings = field(default_factory=PrioritySettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
+    # [loras.<name>] and [embeddings.<name>]: what prompts may use as <lora:name:weight> and as words.
+    loras: Mapping[str, LoraFile] = field(default_factory=dict)
+    embeddings: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def outputs_dir(self) -> Path:
@@ -292,10 +297,41 @@ def _safety(values: dict[str, Any]) -> SafetySettings:
     return settings
 
 
+def _networks(raw: Mapping[str, Any], section: str, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The [section.<name>] tables: valid names, known keys, a .safetensors path each."""
+    tables = raw.get(section, {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"config: [{section}] must hold tables like [{section}.name], got {tables!r}")
+    for name, table in tables.items():
+        if not NETWORK_NAME.fullmatch(name):
+            raise ConfigError(f"config: [{section}.{name}]: use 1-64 of A-Z, a-z, 0-9, _, . and - in the name")
+        if not isinstance(table, dict):
+            raise ConfigError(f"config: {section}.{name} = {table!r} must be a table with a path")
+        for key in table:
+            if key not in keys:
+                raise ConfigError(f"config: unknown key {section}.{name}.{key} (known: {', '.join(sorted(keys))})")
+        path = table.get("path")
+        if not isinstance(path, str) or not path.lower().endswith(".safetensors"):
+            raise ConfigError(f"config: {section}.{name}.path = {path!r} must be a .safetensors file "
+                              "(pickle formats can run code when loaded)")
+    return tables
+
+
+def _loras(raw: Mapping[str, Any]) -> dict[str, LoraFile]:
+    loras = {}
+    for name, table in _networks(raw, "loras", {"path", "weight"}).items():
+        weight = table.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not abs(weight) <= MAX_LORA_WEIGHT:
+            raise ConfigError(f"config: loras.{name}.weight = {weight!r} must be a number from "
+                              f"{-MAX_LORA_WEIGHT:g} to {MAX_LORA_WEIGHT:g}")
+        loras[name] = LoraFile(path=table["path"], weight=float(weight))
+    return loras
+
+
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
     known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
-             "moderation", "safety"}
+             "moderation", "safety", "loras", "embeddings"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -356,6 +392,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
                                   roles=_weights("priority.roles", priority.get("roles", {}))),
         moderation=_moderation(raw),
         safety=_safety(_section(raw, "safety", {"classifier", "threshold"})),
+        loras=_loras(raw),
+        embeddings={name: table["path"] for name, table in _networks(raw, "embeddings", {"path"}).items()},
     )
 
 

@@ -1,11 +1,12 @@
 """The Engine: one loaded model that turns GenerationRequests into images. Blocking; run it in a thread."""
 
 import dataclasses
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from generation import metadata, pipelines
+from generation import metadata, networks, pipelines
 from generation.errors import GenerationError, OutOfMemory
 from generation.progress import StepReporter
 from generation.refine import load_init_image
@@ -24,12 +25,17 @@ class Engine:
     """A text-to-image pipeline (and an image-to-image one sharing its weights), loaded once from safetensors.
 
     `upscaler` optionally names a diffusers 2x latent upscaler used by refine requests before their img2img pass;
-    without it (the default) refines resize with Lanczos and need no extra weights.
+    without it (the default) refines resize with Lanczos and need no extra weights. `loras` (name -> LoraFile) and
+    `embeddings` (name -> safetensors path) are what prompts may use (see generation.networks), loaded per job.
     """
 
-    def __init__(self, model: str, device: str | None = None, dtype: Any = None, upscaler: str | None = None) -> None:
+    def __init__(self, model: str, device: str | None = None, dtype: Any = None, upscaler: str | None = None,
+                 loras: Mapping[str, networks.LoraFile] | None = None,
+                 embeddings: Mapping[str, str] | None = None) -> None:
         self.model = model
         self.upscaler = upscaler
+        self.loras, self.embeddings = dict(loras or {}), dict(embeddings or {})
+        self._hashes: dict[tuple[str, float, int], str] = {}
         self._upscaler_pipe: Any = None
         self.device = pipelines.pick_device(device)
         self.dtype = pipelines.pick_dtype(self.device, dtype)
@@ -62,6 +68,9 @@ class Engine:
         request = dataclasses.replace(request, model=self.model)
         if request.sampler == "default" and self.default_sampler:
             request = dataclasses.replace(request, sampler=self.default_sampler)
+        # The recorded prompt keeps its <lora:...> tags with every weight written out, as A1111 records them.
+        request = dataclasses.replace(request, prompt=networks.resolve_lora_tags(request.prompt, self.loras))
+        loras, embeddings, hashes = self._job_networks(request)
         reporter = StepReporter(on_progress, cancel)
         reporter.check_cancelled(0)
         with self._lock:
@@ -69,15 +78,38 @@ class Engine:
             pipe = self.img2img if request.kind in (GenerationKind.refine, GenerationKind.img2img) else self.pipe
             # 3. Denoise and decode, with circular padding while tiling is asked for.
             try:
-                with pipelines.seamless_tiling(pipe, request.tiling):
+                with networks.job_networks(pipe, loras, embeddings), pipelines.seamless_tiling(pipe, request.tiling):
                     images = self._generate_with_retry(pipe, request, reporter)
             finally:
                 pipe.scheduler = self._default_scheduler
         # 4. Describe every image.
         upscaler = self.upscaler or "Lanczos"
         scheduler = type(self._default_scheduler).__name__
-        infotexts = [metadata.infotext(request, index, upscaler, scheduler) for index in range(request.num_images)]
+        infotexts = [metadata.infotext(request, index, upscaler, scheduler, hashes)
+                     for index in range(request.num_images)]
         return GenerationResult(images=images, infotexts=infotexts, request=request)
+
+    def _job_networks(self, request: GenerationRequest) -> tuple[list, list, dict[str, str]]:
+        """(LoRAs as (name, path, weight), embeddings as (name, path), A1111's hash keys) that `request` uses."""
+        loras = [(name, self.loras[name].path, weight) for name, weight in networks.lora_weights(request.prompt)]
+        used = networks.embeddings_in([request.prompt, request.negative_prompt], self.embeddings)
+        embeddings = [(name, self.embeddings[name]) for name in used]
+        for kind, name, path in [("LoRA", n, p) for n, p, _ in loras] + [("embedding", n, p) for n, p in embeddings]:
+            networks.check_network_file(kind, name, path)
+        hashes = {}
+        if loras:
+            hashes["Lora hashes"] = ", ".join(f"{name}: {self._short_hash(path)}" for name, path, _ in loras)
+        if embeddings:
+            hashes["TI hashes"] = ", ".join(f"{name}: {self._short_hash(path)}" for name, path in embeddings)
+        return loras, embeddings, hashes
+
+    def _short_hash(self, path: str) -> str:
+        """networks.short_hash, remembered while the file's modification time and size stay the same."""
+        stat = os.stat(path)
+        key = (path, stat.st_mtime, stat.st_size)
+        if key not in self._hashes:
+            self._hashes[key] = networks.short_hash(path)
+        return self._hashes[key]
 
     def _generate_with_retry(self, pipe: Any, request: GenerationRequest, reporter: StepReporter) -> list[Any]:
         """All images in one call; after out-of-memory, once more one image per call with a low-memory VAE."""
@@ -148,7 +180,7 @@ class Engine:
             "output_type": "pil",
         }
         n = request.num_images
-        prompts, negatives = [request.prompt] * n, [request.negative_prompt] * n
+        prompts, negatives = [networks.strip_lora_tags(request.prompt)] * n, [request.negative_prompt] * n
         # 2. Image-to-image: the init image per output, each with its own seed's generator.
         if request.kind in (GenerationKind.refine, GenerationKind.img2img):
             import torch

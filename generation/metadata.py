@@ -7,14 +7,17 @@ Format (one image):
 `Sampler` is A1111's name (generation.samplers); `Schedule type` appears for Karras variants only.
 More keys, where relevant: `Variation seed`, `Variation seed strength`, `Variation chain` (ancestor links
 `seed@strength` separated by `; `, applied before the variation seed; see generation.variations), `Chaos`,
-`Denoising strength`, `Upscaler`, `Tiling`. Values holding `,`, `:` or quotes are JSON-quoted, as A1111 does.
+`Denoising strength`, `Upscaler`, `Tiling`, `Lora hashes` and `TI hashes` (`name: <12 hex of SHA-256>, ...`).
+Values holding `,`, `:` or quotes are JSON-quoted, as A1111 does.
 Floats are written with repr(), so they parse back to the exact value used.
 """
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from generation.networks import lora_weights
 from generation.requests import GenerationKind, GenerationRequest
 from generation.samplers import a1111_fields, resolve_sampler
 
@@ -45,6 +48,11 @@ class ImageParameters:
     extra: dict[str, str] = field(default_factory=dict)  # keys this parser does not type (e.g. Upscaler)
 
     @property
+    def loras(self) -> list[tuple[str, float]]:
+        """(name, weight) of each `<lora:name:weight>` in the prompt."""
+        return lora_weights(self.prompt)
+
+    @property
     def sampler_id(self) -> str | None:
         """Our id of the recorded sampler and schedule (e.g. `dpmpp_2m_karras`), None if it is not one of ours."""
         try:
@@ -57,11 +65,12 @@ def _quote(value: str) -> str:
     return json.dumps(value) if any(c in value for c in ',:"\n') else value
 
 
-def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos", scheduler: str = "") -> str:
+def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos", scheduler: str = "",
+             hashes: Mapping[str, str] | None = None) -> str:
     """The `parameters` text of image `index` (0-based) of `request`.
 
     `upscaler` names a refine's 2x resize; `scheduler` names the diffusers class that ran for sampler "default"
-    when it is none of the named samplers.
+    when it is none of the named samplers; `hashes` holds A1111's `Lora hashes` and `TI hashes` of the job.
     """
     # 1. Core keys, always present.
     sampler = a1111_fields(request.sampler)
@@ -74,6 +83,7 @@ def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos", 
         "Seed": str(request.seeds[index]),
         "Size": f"{request.width}x{request.height}",
         "Model": request.model,
+        **(hashes or {}),
     }
     # 2. Noise blending (variations, --chaos).
     if request.variation_seeds:

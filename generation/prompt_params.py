@@ -7,10 +7,12 @@ flag. Every value is range-checked; an unknown flag or bad value raises PromptEr
 """
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from generation.errors import PromptError
+from generation.networks import LoraFile, resolve_lora_tags
 from generation.requests import (
     ASPECT_LIMIT,
     GenerationKind,
@@ -35,6 +37,7 @@ class PromptDefaults:
     max_pixels: int = 512 * 512
     max_steps: int = 100
     max_prompt_chars: int = 2000
+    loras: Mapping[str, LoraFile] = field(default_factory=dict)  # what `<lora:name:weight>` may name
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ def parse_prompt(text: str, defaults: PromptDefaults = PromptDefaults()) -> Prom
     prompt, flags = split_flags(text)
     if not prompt:
         raise PromptError("prompt is empty: describe the image before any --flags")
+    if any("<lora:" in value.lower() for _, value in flags):
+        raise PromptError("put <lora:name:weight> in the prompt itself, before the --flags")
+    prompt = resolve_lora_tags(prompt, defaults.loras)
     values: dict[str, Any] = {"prompt": prompt, "guidance_scale": defaults.guidance_scale,
                               "num_inference_steps": defaults.num_inference_steps}
     values["width"], values["height"], values["aspect_ratio"] = _aspect("1:1", defaults.max_pixels)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.errors import PromptError
+from generation.networks import strip_lora_tags
 
 CLIP_TOKEN_LIMIT = 77  # including the start and end tokens
 
@@ -24,7 +25,7 @@ def load_tokenizer(model: str) -> Any:
 
 def count_tokens(tokenizer: Any, prompt: str) -> int:
     """Tokens the text encoder would see for `prompt`, including the start and end tokens, before truncation."""
-    return len(tokenizer(prompt, truncation=False).input_ids)
+    return len(tokenizer(strip_lora_tags(prompt), truncation=False).input_ids)  # the encoder never sees <lora:...>
 
 
 def check_token_limit(tokenizer: Any, prompt: str, limit: int | None = None) -> int:

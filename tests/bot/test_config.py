@@ -88,3 +88,28 @@ def test_bad_safety_settings_are_named(toml: dict, message: str) -> None:
     """Word lists, the classifier name and the threshold are checked at start."""
     with pytest.raises(ConfigError, match=message):
         parse_config(toml, {})
+
+
+def test_loras_and_embeddings_tables_are_read() -> None:
+    """[loras.<name>] path and weight (1.0 when left out) and [embeddings.<name>] path become the Config's tables."""
+    from generation.networks import LoraFile
+
+    config = parse_config({"loras": {"ink": {"path": "/l/ink.safetensors", "weight": 0.6},
+                                     "film.grain": {"path": "/l/film.safetensors"}},
+                           "embeddings": {"easynegative": {"path": "/e/easynegative.safetensors"}}}, {})
+    assert config.loras == {"ink": LoraFile("/l/ink.safetensors", 0.6), "film.grain": LoraFile("/l/film.safetensors")}
+    assert config.embeddings == {"easynegative": "/e/easynegative.safetensors"}
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ({"loras": {"ink": {"path": "/l/ink.ckpt"}}}, r"loras.ink.path = '/l/ink.ckpt' must be a .safetensors file"),
+    ({"embeddings": {"bad": {"path": "/e/bad.pt"}}}, r"embeddings.bad.path = '/e/bad.pt' must be a .safetensors"),
+    ({"loras": {"ink": {"path": "/l/a.safetensors", "weight": 9}}}, "loras.ink.weight = 9 must be a number from -4"),
+    ({"loras": {"ink": {"path": "/l/a.safetensors", "wieght": 1}}}, "unknown key loras.ink.wieght"),
+    ({"loras": {"a:b": {"path": "/l/a.safetensors"}}}, r"\[loras.a:b\]: use 1-64 of"),
+    ({"embeddings": {"x": "/e/x.safetensors"}}, "embeddings.x = '/e/x.safetensors' must be a table with a path"),
+])
+def test_bad_network_tables_are_named(toml: dict, message: str) -> None:
+    """Pickle files, out-of-range weights, typos and names the prompt syntax cannot hold are refused by key."""
+    with pytest.raises(ConfigError, match=message):
+        parse_config(toml, {})
