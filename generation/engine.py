@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from generation import metadata, networks, pipelines
+from generation import canvas, metadata, networks, pipelines
 from generation.errors import GenerationError, OutOfMemory
 from generation.progress import StepReporter
 from generation.refine import load_init_image
@@ -45,6 +45,7 @@ class Engine:
         self.default_sampler = sampler_of(self._default_scheduler)
         # Built now, while the model's own scheduler is in place; it shares every weight with `pipe`.
         self.img2img = pipelines.img2img_from(self.pipe)
+        self._inpaint: Any = None  # built on first use, also sharing every weight
         self._lock = threading.Lock()  # one run at a time: runs swap schedulers and conv padding
 
     def count_tokens(self, prompt: str) -> int:
@@ -75,11 +76,13 @@ class Engine:
         reporter.check_cancelled(0)
         with self._lock:
             # 2. Pick the pipeline for this kind of request (each call gets its own sampler, see _generate).
-            pipe = self.img2img if request.kind in (GenerationKind.refine, GenerationKind.img2img) else self.pipe
+            pipe = self._pipeline_for(request.kind)
             # 3. Denoise and decode, with circular padding while tiling is asked for.
             try:
                 with networks.job_networks(pipe, loras, embeddings), pipelines.seamless_tiling(pipe, request.tiling):
                     images = self._generate_with_retry(pipe, request, reporter)
+                if request.mask_box is not None:  # only the painted area changes (generation.canvas)
+                    images = canvas.paste_back(images, *canvas.canvas_images(request))
             finally:
                 pipe.scheduler = self._default_scheduler
         # 4. Describe every image.
@@ -88,6 +91,16 @@ class Engine:
         infotexts = [metadata.infotext(request, index, upscaler, scheduler, hashes)
                      for index in range(request.num_images)]
         return GenerationResult(images=images, infotexts=infotexts, request=request)
+
+    def _pipeline_for(self, kind: GenerationKind) -> Any:
+        """The text-to-image, image-to-image or inpainting pipeline (all three share the loaded weights)."""
+        if kind in (GenerationKind.refine, GenerationKind.img2img):
+            return self.img2img
+        if kind in (GenerationKind.inpaint, GenerationKind.outpaint):
+            if self._inpaint is None:
+                self._inpaint = pipelines.inpaint_from(self.pipe)
+            return self._inpaint
+        return self.pipe
 
     def _job_networks(self, request: GenerationRequest) -> tuple[list, list, dict[str, str]]:
         """(LoRAs as (name, path, weight), embeddings as (name, path), A1111's hash keys) that `request` uses."""
@@ -181,15 +194,24 @@ class Engine:
         }
         n = request.num_images
         prompts, negatives = [networks.strip_lora_tags(request.prompt)] * n, [request.negative_prompt] * n
-        # 2. Image-to-image: the init image per output, each with its own seed's generator.
-        if request.kind in (GenerationKind.refine, GenerationKind.img2img):
+        # 2. Inpaint and outpaint: the canvas and its mask (generation.canvas), a generator per seed.
+        if request.kind in (GenerationKind.inpaint, GenerationKind.outpaint):
+            import torch
+
+            image, mask = canvas.canvas_images(request)
+            generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
+            per_image = {"prompt": prompts, "negative_prompt": negatives, "image": [image] * n,
+                         "mask_image": [mask] * n, "generator": generators}
+            extra = common | {"strength": request.strength, "height": request.height, "width": request.width}
+        # 3. Image-to-image: the init image per output, each with its own seed's generator.
+        elif request.kind in (GenerationKind.refine, GenerationKind.img2img):
             import torch
 
             init = self._init_image(request)
             generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
             per_image = {"prompt": prompts, "negative_prompt": negatives, "image": [init] * n, "generator": generators}
             extra = common | {"strength": request.strength}
-        # 3. From noise: our own initial latents (seeds, chain and variation seeds blended) and generators.
+        # 4. From noise: our own initial latents (seeds, chain and variation seeds blended) and generators.
         else:
             unet_channels = self.pipe.unet.config.in_channels
             scale = self.pipe.vae_scale_factor

@@ -7,7 +7,8 @@ Format (one image):
 `Sampler` is A1111's name (generation.samplers); `Schedule type` appears for Karras variants only.
 More keys, where relevant: `Variation seed`, `Variation seed strength`, `Variation chain` (ancestor links
 `seed@strength` separated by `; `, applied before the variation seed; see generation.variations), `Chaos`,
-`Denoising strength`, `Upscaler`, `Tiling`, `Lora hashes` and `TI hashes` (`name: <12 hex of SHA-256>, ...`).
+`Denoising strength`, `Upscaler`, `Tiling`, `Lora hashes` and `TI hashes` (`name: <12 hex of SHA-256>, ...`),
+`Source image` with `Inpaint box` or `Outpaint box` (geometry `WxH+X+Y`; see generation.canvas).
 Values holding `,`, `:` or quotes are JSON-quoted, as A1111 does.
 Floats are written with repr(), so they parse back to the exact value used.
 """
@@ -18,11 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from generation.networks import lora_weights
-from generation.requests import GenerationKind, GenerationRequest
+from generation.requests import IMAGE_KINDS, GenerationKind, GenerationRequest
 from generation.samplers import a1111_fields, resolve_sampler
 
 _PARAM_PATTERN = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _NEGATIVE_PREFIX = "Negative prompt:"
+_BOX_KEYS = {GenerationKind.inpaint: "Inpaint box", GenerationKind.outpaint: "Outpaint box"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class ImageParameters:
     strength: float | None = None
     tiling: bool = False
     schedule_type: str = ""  # A1111's `Schedule type`, e.g. "Karras"
+    source_image: str | None = None  # inpaint/outpaint: the image the canvas was made from
+    inpaint_box: tuple[int, int, int, int] | None = None  # x, y, w, h repainted (Vary (Region))
+    outpaint_box: tuple[int, int, int, int] | None = None  # x, y, w, h where the source sits (Zoom Out, Pan, Square)
     extra: dict[str, str] = field(default_factory=dict)  # keys this parser does not type (e.g. Upscaler)
 
     @property
@@ -94,8 +99,12 @@ def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos", 
     if request.chaos is not None:
         params["Chaos"] = str(request.chaos)
     # 3. Image-to-image and tiling.
-    if request.kind in (GenerationKind.refine, GenerationKind.img2img):
+    if request.kind in IMAGE_KINDS:
         params["Denoising strength"] = repr(float(request.strength))
+    if request.mask_box is not None:  # see generation.canvas; geometry written as WxH+X+Y
+        x, y, w, h = request.mask_box
+        params["Source image"] = str(request.init_image)
+        params[_BOX_KEYS[request.kind]] = f"{w}x{h}+{x}+{y}"
     if request.kind == GenerationKind.refine:
         params["Upscaler"] = upscaler
     if request.tiling:
@@ -116,6 +125,15 @@ def parse_param_line(line: str) -> dict[str, str]:
             value = json.loads(value)
         params[key.strip()] = value.strip()
     return params
+
+
+def _box(text: str) -> tuple[int, int, int, int]:
+    """x, y, w, h from geometry `WxH+X+Y`."""
+    match = re.fullmatch(r"(\d+)x(\d+)\+(\d+)\+(\d+)", text.strip())
+    if not match:
+        raise ValueError(f"box {text!r} is not WxH+X+Y")
+    w, h, x, y = (int(group) for group in match.groups())
+    return x, y, w, h
 
 
 def parse_infotext(text: str) -> ImageParameters:
@@ -141,12 +159,16 @@ def parse_infotext(text: str) -> ImageParameters:
     variation_seed = params.pop("Variation seed", None)
     chaos = params.pop("Chaos", None)
     strength = params.pop("Denoising strength", None)
+    boxes = {key: _box(params.pop(key)) for key in ("Inpaint box", "Outpaint box") if key in params}
     return ImageParameters(
         prompt="\n".join(prompt_lines),
         negative_prompt="\n".join(negative_lines),
         num_inference_steps=int(params.pop("Steps")),
         sampler=params.pop("Sampler", "Default"),
         schedule_type=params.pop("Schedule type", ""),
+        source_image=params.pop("Source image", None),
+        inpaint_box=boxes.get("Inpaint box"),
+        outpaint_box=boxes.get("Outpaint box"),
         guidance_scale=float(params.pop("CFG scale", "7.0")),
         seed=int(params.pop("Seed")),
         width=int(width),

@@ -98,6 +98,15 @@ def img2img_from(pipe: Any) -> Any:
     return img2img
 
 
+def inpaint_from(pipe: Any) -> Any:
+    """An inpainting pipeline sharing `pipe`'s weights; with a plain 4-channel UNet it blends latents by the mask."""
+    from diffusers import AutoPipelineForInpainting
+
+    inpaint = AutoPipelineForInpainting.from_pipe(pipe)
+    inpaint.set_progress_bar_config(disable=True)
+    return inpaint
+
+
 def load_upscaler(model: str, device: str, dtype: Any) -> Any:
     """A diffusers 2x latent upscaler (e.g. stabilityai/sd-x2-latent-upscaler), safetensors only."""
     from diffusers import StableDiffusionLatentUpscalePipeline

@@ -59,6 +59,7 @@ def refine_request(
         width=width,
         height=height,
         chaos=None,
+        mask_box=None,
     )
 
 
@@ -89,6 +90,7 @@ def img2img_request(
         width=width,
         height=height,
         chaos=None,
+        mask_box=None,
     )
 
 
@@ -135,6 +137,7 @@ def upload_upscale_request(
         width=width,
         height=height,
         chaos=None,
+        mask_box=None,
     )
 
 

@@ -27,6 +27,12 @@ class GenerationKind(str, enum.Enum):
     variation = "variation"  # a parent tile's noise blended with new variation seeds (seed-locked)
     refine = "refine"  # a parent tile resized and refined through img2img at a low strength
     img2img = "img2img"  # an uploaded image refined through img2img
+    inpaint = "inpaint"  # Vary (Region): a box of an image repainted (generation.canvas)
+    outpaint = "outpaint"  # Zoom Out, Pan, Make Square: an image on a larger canvas, the rest painted
+
+
+# Kinds that start from an image file (init_image) rather than from noise alone.
+IMAGE_KINDS = (GenerationKind.refine, GenerationKind.img2img, GenerationKind.inpaint, GenerationKind.outpaint)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +61,7 @@ class GenerationRequest:
     strength: float = 0.0
     model: str = ""
     chaos: int | None = None  # recorded only: --chaos is realised through variation seeds and strength
+    mask_box: tuple[int, int, int, int] | None = None  # inpaint: the box painted; outpaint: where the image sits
 
     def __post_init__(self) -> None:
         """Coerce JSON-ish values (lists, strings) and check every field, naming the bad value."""
@@ -68,6 +75,7 @@ class GenerationRequest:
         data["seeds"] = list(self.seeds)
         data["variation_seeds"] = list(self.variation_seeds)
         data["variation_chain"] = [[seed, strength] for seed, strength in self.variation_chain]
+        data["mask_box"] = list(self.mask_box) if self.mask_box is not None else None
         return data
 
     @classmethod
@@ -125,6 +133,8 @@ def _coerce(request: GenerationRequest) -> None:
                                                    for link in chain):
         raise RequestError(f"variation_chain must be a list of [seed, strength] pairs, got {chain!r}")
     put("variation_chain", tuple((link[0], link[1]) for link in chain))
+    if isinstance(request.mask_box, list):
+        put("mask_box", tuple(request.mask_box))
     try:  # any accepted spelling ("Euler a", "DPM++_2M_Karras") is stored as the sampler's id
         put("sampler", resolve_sampler(request.sampler))
     except ValueError as error:
@@ -193,7 +203,7 @@ def _check(request: GenerationRequest) -> None:
         raise RequestError(f"chaos must be an integer from 0 to 100, got {request.chaos!r}")
     # 4. Kind-specific fields.
     _check_fraction("strength", request.strength)
-    uses_image = request.kind in (GenerationKind.refine, GenerationKind.img2img)
+    uses_image = request.kind in IMAGE_KINDS
     if uses_image and not (isinstance(request.init_image, str) and request.init_image):
         raise RequestError(f"a {request.kind.value} request needs init_image, got {request.init_image!r}")
     if uses_image and request.strength <= 0.0:
@@ -202,6 +212,21 @@ def _check(request: GenerationRequest) -> None:
         raise RequestError(f"a {request.kind.value} request takes no init_image, got {request.init_image!r}")
     if request.kind == GenerationKind.variation and not request.variation_seeds:
         raise RequestError("a variation request needs variation_seeds, got none")
+    _check_mask_box(request)
+
+
+def _check_mask_box(request: GenerationRequest) -> None:
+    """inpaint and outpaint need a box of whole pixels inside the image; other kinds take none."""
+    box = request.mask_box
+    if request.kind not in (GenerationKind.inpaint, GenerationKind.outpaint):
+        if box is not None:
+            raise RequestError(f"a {request.kind.value} request takes no mask_box, got {box!r}")
+        return
+    if not (isinstance(box, tuple) and len(box) == 4 and all(_is_int(v) for v in box)):
+        raise RequestError(f"a {request.kind.value} request needs mask_box [x, y, w, h] in pixels, got {box!r}")
+    x, y, w, h = box
+    if not (0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= request.width and y + h <= request.height):
+        raise RequestError(f"mask_box {list(box)} must lie inside the {request.width}x{request.height} image")
 
 
 def tile_seeds(seed: int, count: int) -> tuple[int, ...]:
