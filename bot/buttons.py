@@ -8,6 +8,7 @@ from typing import Any
 
 import discord
 
+from bot.cancelling import cancel_job
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UnknownJob, render
 from bot.job_info import info_text, reproduce
@@ -25,7 +26,8 @@ VARY_STRONG = "vs"
 REROLL = "r"
 INFO = "i"
 DELETE = "d"
-ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE)
+CANCEL = "c"
+ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE, CANCEL)
 
 
 def custom_id(action: str, job_id: int, tile: int) -> str:
@@ -35,7 +37,7 @@ def custom_id(action: str, job_id: int, tile: int) -> str:
     return f"imagine:{action}:{job_id}:{tile}"
 
 
-TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i|d):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
+TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i|d|c):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
@@ -65,6 +67,13 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
             return
         if self.action == DELETE:
             await _delete_result(interaction, self.job_id)
+            return
+        if self.action == CANCEL:
+            async with PrivateReply(interaction) as reply:
+                try:
+                    await reply.send(await cancel_job(bot_of(interaction), interaction, self.job_id))
+                except Exception as exc:  # every domain error is rendered in one place
+                    await reply.send(render(exc))
             return
         bot = bot_of(interaction)
         origin = origin_of(interaction)
@@ -125,6 +134,13 @@ def _result_row(view: discord.ui.View, job_id: int, row: int) -> None:
     """Info and Delete, under every result."""
     view.add_item(JobButton(INFO, job_id, 0, label="Info", row=row))
     view.add_item(JobButton(DELETE, job_id, 0, label="Delete", style=discord.ButtonStyle.danger, row=row))
+
+
+def status_view(job_id: int) -> discord.ui.View:
+    """Cancel, under a waiting or running job's status message (its owner and moderators may use it)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(JobButton(CANCEL, job_id, 0, label="Cancel", style=discord.ButtonStyle.secondary))
+    return view
 
 
 def grid_view(job_id: int) -> discord.ui.View:

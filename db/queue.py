@@ -20,7 +20,7 @@ from db.estimates import Estimates
 from db.fairness import ACTIVE, JOBS
 from db.leases import RetryPolicy, held
 from db.models import JobStatus
-from db.views import Enqueued, Heartbeat, JobView, NewJob
+from db.views import Enqueued, Heartbeat, JobView, NewJob, Waiting
 
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
@@ -237,6 +237,20 @@ class Queue:
             if row is None:
                 return 0, None
             return await self._estimates.position(session, JobView.from_row(row), self._now())
+
+    async def waiting(self, limit: int = 50) -> list[Waiting]:
+        """The first `limit` queued jobs in the claim's fair order, each with its position and ETA (status messages)."""
+        stmt = select(JOBS).where(JOBS.c.status == JobStatus.queued).order_by(JOBS.c.vtime, JOBS.c.id).limit(limit)
+        running = select(func.count()).where(JOBS.c.status == JobStatus.running)
+        now = self._now()
+        async with self._read() as session:
+            rows = (await session.execute(stmt)).mappings().all()
+            busy = await session.scalar(running) or 0
+            found = []
+            for ahead, row in enumerate(rows):
+                position, eta = await self._estimates.from_standing(session, {"ahead": ahead, "running": busy}, now)
+                found.append(Waiting(JobView.from_row(row), position, eta))
+        return found
 
     async def running(self) -> list[JobView]:
         """Jobs running now, oldest start first."""

@@ -120,6 +120,15 @@ class Enqueued:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """A queued job and where it stands: its 1-based place in the fair order and ETA (None without history)."""
+
+    job: JobView
+    position: int
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """What a worker learns from a heartbeat; truthy while it still holds the job."""
 

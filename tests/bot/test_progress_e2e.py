@@ -54,7 +54,7 @@ async def test_cancel_stops_a_running_job_and_says_so(runner: BotRunner) -> None
     job_id = int((await inter.wait_response(timeout=3)).content.split("#")[1].split(":")[0])
     await until(lambda: any("steps)" in m.content for m in fake.channel_messages()), timeout=120)
     other = await fake.invoke_slash("cancel", {"job": job_id}, user_id=fake.users[1])
-    assert "not yours" in (await other.wait_response(timeout=3)).content
+    assert "Only the member who asked" in (await other.wait_response(timeout=3)).content
     mine = await fake.invoke_slash("cancel", {"job": job_id})
     assert "being stopped" in (await mine.wait_response(timeout=3)).content
     try:

@@ -132,3 +132,19 @@ async def test_eta_comes_from_recent_durations_and_workers(queue: Queue, clock: 
     assert position == 1 and eta == 20.0  # ceil((1 + 1) / 2 workers) turns of the 20 s median
     assert await queue.position(r.job.id) == (1, 20.0)
     assert await queue.position(10_000) == (0, None)
+
+
+async def test_waiting_lists_positions_and_etas_as_position_does(queue: Queue, clock: FakeClock) -> None:
+    """waiting() gives each queued job the same place and ETA as position(), in the claim's order."""
+    await queue.enqueue(new_job(user_id=1))
+    job = await queue.claim("w1")
+    await queue.succeed(job.id, job.claim_token, "/out", 12.0)
+    await queue.enqueue(new_job(user_id=1))
+    await queue.claim("w1")  # one running
+    for user, priority in ((1, 1.0), (2, 2.0), (3, 0.5), (2, 2.0), (1, 1.0)):
+        await queue.enqueue(new_job(user_id=user, priority=priority))
+        clock.advance(0.5)
+    listed = await queue.waiting()
+    assert [w.position for w in listed] == [1, 2, 3, 4, 5]
+    assert [(w.position, w.eta_seconds) for w in listed] == [await queue.position(w.job.id) for w in listed]
+    assert [w.job.id for w in await queue.waiting(limit=2)] == [w.job.id for w in listed[:2]]
