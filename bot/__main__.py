@@ -27,12 +27,13 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def _engine_factory(config: Config):
     """The model loads lazily, in the worker's generation thread, the first time a job needs it."""
 
-    def load(model: str):
+    def load(model: str, lora: str = ""):
         from generation.engine import Engine
 
         device = None if config.model.device == "auto" else config.model.device
         return Engine(model, device=device, upscaler=config.model.upscaler or None, loras=config.loras,
-                      embeddings=config.embeddings)
+                      embeddings=config.embeddings, lora=lora, preview_vae=config.model.preview_vae,
+                      compile=config.model.compile, compile_cache=str(config.data_dir / "compile-cache"))
 
     return load
 

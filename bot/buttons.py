@@ -27,7 +27,8 @@ REROLL = "r"
 INFO = "i"
 DELETE = "d"
 CANCEL = "c"
-ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE, CANCEL)
+ENHANCE = "e"  # fast grids: re-render one tile with the full model from the same seed
+ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE, CANCEL, ENHANCE)
 
 
 def custom_id(action: str, job_id: int, tile: int) -> str:
@@ -37,7 +38,7 @@ def custom_id(action: str, job_id: int, tile: int) -> str:
     return f"imagine:{action}:{job_id}:{tile}"
 
 
-TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i|d|c):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
+TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i|d|c|e):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
@@ -89,6 +90,8 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
                     enqueued = await bot.submissions.reroll(origin, self.job_id)
                 elif self.action == UPSCALE:
                     enqueued = await bot.submissions.upscale(origin, self.job_id, self.tile)
+                elif self.action == ENHANCE:
+                    enqueued = await bot.submissions.enhance(origin, self.job_id, self.tile)
                 else:  # V1-V4 follow the member's /settings variation; Vary (Strong) is always strong
                     enqueued = await bot.submissions.vary(
                         origin, self.job_id, self.tile, strong=True if self.action == VARY_STRONG else None,
@@ -143,8 +146,8 @@ def status_view(job_id: int) -> discord.ui.View:
     return view
 
 
-def grid_view(job_id: int) -> discord.ui.View:
-    """U1-U4, V1-V4 and re-roll under a 2x2 grid."""
+def grid_view(job_id: int, enhance: bool = False) -> discord.ui.View:
+    """U1-U4, V1-V4 and re-roll under a 2x2 grid; under a fast grid also Enhance 1-4."""
     view = discord.ui.View(timeout=None)
     for tile in range(1, 5):
         view.add_item(JobButton(UPSCALE, job_id, tile, label=f"U{tile}", row=0))
@@ -152,7 +155,10 @@ def grid_view(job_id: int) -> discord.ui.View:
                             row=0))
     for tile in range(1, 5):
         view.add_item(JobButton(VARY_SUBTLE, job_id, tile, label=f"V{tile}", row=1))
-    _result_row(view, job_id, row=2)
+    if enhance:
+        for tile in range(1, 5):
+            view.add_item(JobButton(ENHANCE, job_id, tile, label=f"Enhance {tile}", row=2))
+    _result_row(view, job_id, row=3 if enhance else 2)
     return view
 
 

@@ -12,6 +12,7 @@ from bot.buttons import JobButton
 from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
 from bot.delivery import Delivery
+from bot.loop_lag import monitor_loop_lag
 from bot.modlog import ModLog
 from bot.remix_modal import submit_remix
 from bot.submissions import Submissions, TokenLimit
@@ -63,6 +64,9 @@ class ImagineBot(discord.Client):
             await self.tree.sync()
         self._stop.clear()
         self._tasks.append(asyncio.create_task(self.delivery.run(self._stop), name="delivery"))
+        if self.config.diagnostics.loop_lag_seconds > 0:
+            lag = monitor_loop_lag(self.config.diagnostics.loop_lag_seconds, self._stop)
+            self._tasks.append(asyncio.create_task(lag, name="loop-lag"))
         if self.worker is not None:
             self._tasks.append(asyncio.create_task(self.worker.run(self._stop), name="worker"))
 

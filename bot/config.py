@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from generation.errors import RequestError
+from generation.fast import FAST_SAMPLERS, FewStep
 from generation.networks import MAX_LORA_WEIGHT, LoraFile
 from generation.networks import NAME as NETWORK_NAME
 from generation.samplers import resolve_sampler
@@ -47,6 +49,32 @@ class ModelSettings:
     upscaler: str = ""
     # Extra models members may pick by name (/imagine model:<name>): name -> hub id or local folder.
     choices: Mapping[str, str] = field(default_factory=dict)
+    # The [fast_models.<name>] entry that `/imagine ... --fast` uses; empty: --fast is refused with a message.
+    fast: str = ""
+    # Optional AutoencoderTiny (TAESD) for true-colour previews every step, and for fast models' final decode.
+    preview_vae: str = ""
+    # CUDA only: torch.compile the UNet and VAE decoder (slow first start; the cache in <data>/compile-cache is kept).
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    """Self-measurement the bot logs."""
+
+    # Every this many seconds the bot logs its event loop's lateness (p50/p99/max); 0 turns it off.
+    loop_lag_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class FastModelSettings:
+    """A few-step model ([fast_models.<name>]): its weights, scheduler and steps; guidance is always off."""
+
+    model: str
+    lora: str = ""  # e.g. an LCM-LoRA fused into `model` (safetensors only)
+    scheduler: str = "lcm"  # lcm, euler_trailing or default (the model's own)
+    steps: int = 4  # 1 to 8
+    decoder: str = "full"  # full (the model's VAE) or preview_vae (TAESD: much faster, a little softer)
+    enhance_model: str = ""  # the full model the Enhance buttons re-render with; empty: model.default
 
 
 @dataclass(frozen=True)
@@ -142,6 +170,14 @@ class Config:
     # [loras.<name>] and [embeddings.<name>]: what prompts may use as <lora:name:weight> and as words.
     loras: Mapping[str, LoraFile] = field(default_factory=dict)
     embeddings: Mapping[str, str] = field(default_factory=dict)
+    fast_models: Mapping[str, FastModelSettings] = field(default_factory=dict)
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+
+    def few_step(self, name: str) -> FewStep:
+        """How fast model `name` runs (its final decoder resolved to model.preview_vae where asked)."""
+        entry = self.fast_models[name]
+        vae = self.model.preview_vae if entry.decoder == "preview_vae" else ""
+        return FewStep(model=entry.model, lora=entry.lora, sampler=entry.scheduler, steps=entry.steps, vae=vae)
 
     @property
     def outputs_dir(self) -> Path:
@@ -174,6 +210,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue.poll_seconds": (0.01, 60),
     "queue.max_active_per_user": (1, 1000),
     "worker.shutdown_grace_seconds": (0, 3600),
+    "diagnostics.loop_lag_seconds": (0, 86400),
     "safety.threshold": (0.0, 1.0),
 }
 
@@ -246,6 +283,42 @@ def _model_choices(value: Any) -> dict[str, str]:
         if not isinstance(model, str) or not model.strip():
             raise ConfigError(f"config: model.choices.{name} = {model!r} must be a hub id or a folder")
     return dict(value)
+
+
+def _fast_models(value: Any, preview_vae: str, choices: Mapping[str, str]) -> dict[str, FastModelSettings]:
+    """[fast_models.<name>] tables, each checked key by key."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"config: [fast_models] = {value!r} must hold tables [fast_models.<name>]")
+    keys = {f.name for f in fields(FastModelSettings)}
+    out = {}
+    for name, entry in value.items():
+        key = f"fast_models.{name}"
+        if not re.fullmatch(r"[a-z0-9_-]{1,32}", name) or name in choices:
+            raise ConfigError(f"config: [{key}]: use 1-32 of a-z, 0-9, _ and -, and a name not in model.choices")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"config: {key} = {entry!r} must be a table with model = \"...\"")
+        for item in entry:
+            if item not in keys:
+                raise ConfigError(f"config: unknown key {key}.{item} (known: {', '.join(sorted(keys))})")
+        for item in ("model", "lora", "scheduler", "decoder", "enhance_model"):
+            if item in entry and not isinstance(entry[item], str):
+                raise ConfigError(f"config: {key}.{item} = {entry[item]!r} must be a string")
+        if not str(entry.get("model", "")).strip():
+            raise ConfigError(f"config: {key}.model is missing: the hub id or folder of the few-step model")
+        steps = entry.get("steps", FastModelSettings.steps)
+        if isinstance(steps, bool) or not isinstance(steps, int):
+            raise ConfigError(f"config: {key}.steps = {steps!r} must be a whole number from 1 to 8")
+        settings = FastModelSettings(**entry)
+        if settings.decoder not in ("full", "preview_vae"):
+            raise ConfigError(f"config: {key}.decoder = {settings.decoder!r} must be full or preview_vae")
+        if settings.decoder == "preview_vae" and not preview_vae:
+            raise ConfigError(f"config: {key}.decoder = \"preview_vae\" needs model.preview_vae (a TAESD model)")
+        try:
+            FewStep(model=settings.model, lora=settings.lora, sampler=settings.scheduler, steps=settings.steps)
+        except RequestError as exc:
+            raise ConfigError(f"config: [{key}]: {exc} (schedulers: {', '.join(FAST_SAMPLERS)})") from None
+        out[name] = settings
+    return out
 
 
 def _worker_settings(values: dict[str, Any]) -> WorkerSettings:
@@ -331,7 +404,7 @@ def _loras(raw: Mapping[str, Any]) -> dict[str, LoraFile]:
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
     known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
-             "moderation", "safety", "loras", "embeddings"}
+             "moderation", "safety", "loras", "embeddings", "fast_models", "diagnostics"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -351,14 +424,22 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     url = env.get("DATABASE_URL") or database.get("url", Config.database_url)
     if not isinstance(url, str) or "://" not in url:
         raise ConfigError(f"config: database.url = {url!r} is not an SQLAlchemy URL")
-    model_raw = _section(raw, "model", {"default", "device", "choices", "upscaler"})
+    model_raw = _section(raw, "model", {"default", "device", "choices", "upscaler", "fast", "preview_vae", "compile"})
     upscaler = model_raw.pop("upscaler", "")
     if not isinstance(upscaler, str):
         raise ConfigError(f"config: model.upscaler = {upscaler!r} must be a hub id, a folder or empty")
+    optional = {key: model_raw.pop(key, "") for key in ("fast", "preview_vae")}
+    for key, value in optional.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"config: model.{key} = {value!r} must be a string (empty: none)")
     choices = _model_choices(model_raw.pop("choices", {}))
     model = _typed("model", ModelSettings, model_raw)
     model = ModelSettings(default=env.get("IMAGINE_MODEL") or model.default, device=model.device, choices=choices,
-                          upscaler=upscaler)
+                          upscaler=upscaler, compile=model.compile, **optional)
+    fast_models = _fast_models(raw.get("fast_models", {}), model.preview_vae, choices)
+    if model.fast and model.fast not in fast_models:
+        raise ConfigError(f"config: model.fast = {model.fast!r} names no [fast_models.<name>] table "
+                          f"(defined: {', '.join(sorted(fast_models)) or 'none'})")
     if model.device != "auto" and not (model.device == "cpu" or model.device.startswith(("cuda", "mps"))):
         raise ConfigError(f"config: model.device = {model.device!r} must be auto, cpu, cuda, cuda:N or mps")
     generation = _typed("generation", GenerationSettings,
@@ -394,6 +475,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         safety=_safety(_section(raw, "safety", {"classifier", "threshold"})),
         loras=_loras(raw),
         embeddings={name: table["path"] for name, table in _networks(raw, "embeddings", {"path"}).items()},
+        fast_models=fast_models,
+        diagnostics=_typed("diagnostics", DiagnosticsSettings,
+                           _section(raw, "diagnostics", {f.name for f in fields(DiagnosticsSettings)})),
     )
 
 

@@ -36,7 +36,7 @@ HISTORY_SCAN = 200
 def job_label(job: JobView) -> str:
     """`(job #12)` or `(variations of #3, tile 2 - job #12)`; also the marker a re-delivery searches for."""
     what = {"variation": "variations of", "refine": "upscale of", "img2img": "variations of",
-            "reroll": "re-roll of"}.get(job.kind)
+            "reroll": "re-roll of", "enhance": "enhancement of"}.get(job.kind)
     if what and job.parent_job_id:
         tile = f", tile {job.parent_tile}" if job.parent_tile else ""
         return f"({what} #{job.parent_job_id}{tile} - job #{job.id})"
@@ -168,12 +168,22 @@ class Delivery:
         if len(data) > limit:  # a huge upscale: send a JPEG of it rather than nothing
             data, filename = await asyncio.to_thread(_as_jpeg, path), path.stem + ".jpg"
         if path == grid:
-            view = grid_view(job.id)
+            view = grid_view(job.id, enhance=self._is_fast(job))
         else:
             width, height = job.params.get("width", 0), job.params.get("height", 0)
             view = single_view(job.id, can_upscale=max(width, height) * 2 <= self.max_side)
         return await channel.send(content or headline(job), file=discord.File(io.BytesIO(data), filename=filename),
                                   view=view, allowed_mentions=mentions or discord.AllowedMentions(users=True))
+
+    def _is_fast(self, job: JobView) -> bool:
+        """Whether a configured fast model made this job (its grid then gets Enhance buttons)."""
+        from bot.fast_jobs import fast_model_of
+        from generation.requests import GenerationRequest
+
+        try:
+            return fast_model_of(self.bot.config, GenerationRequest.from_dict(job.params)) is not None
+        except ValueError:
+            return False
 
     async def _drop_status(self, channel: discord.abc.Messageable, job: JobView) -> None:
         """The result replaces the live status message."""

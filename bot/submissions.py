@@ -12,11 +12,13 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.errors import LimitReached, PromptBlocked, UnknownJob, UserError
+from bot.fast_jobs import fast_model_of
 from bot.prompt_filter import PromptFilter
 from bot.remix import remixed
 from db.queue import Enqueued, JobView, NewJob, Queue
 from db.safety import BlockView, SafetyStore
 from generation.errors import RequestError
+from generation.fast import enhance_request
 from generation.prompt_params import PromptSpec
 from generation.refine import img2img_request, refine_request, upload_upscale_request
 from generation.requests import GenerationKind, GenerationRequest, fit_size
@@ -201,6 +203,21 @@ class Submissions:
         except RequestError as exc:
             raise UserError(str(exc)) from None
         return await self._enqueue(origin, "refine", child, parent=parent, parent_tile=tile)
+
+    async def enhance(self, origin: Origin, job_id: int, tile: int) -> Enqueued:
+        """One tile of a fast grid re-rendered by the full model and the server's settings, from the same seed."""
+        parent, request = await self._parent(origin, job_id, tile)
+        name = fast_model_of(self.config, request)
+        if name is None or request.num_images == 1:
+            raise UserError(f"Job #{job_id} is not a fast grid; Enhance works on grids made with --fast.")
+        g = self.config.generation
+        try:
+            child = enhance_request(request, tile, model=self.config.fast_models[name].enhance_model or
+                                    self.config.model.default, num_inference_steps=g.steps,
+                                    guidance_scale=g.guidance_scale, sampler=g.sampler)
+        except RequestError as exc:
+            raise UserError(str(exc)) from None
+        return await self._enqueue(origin, "enhance", child, parent=parent, parent_tile=tile)
 
     async def from_upload(self, origin: Origin, image_path: str, image_size: tuple[int, int], *, upscale: bool,
                           prompt: str, strength: float) -> Enqueued:

@@ -60,7 +60,7 @@ class _RunState:
 class Worker:
     """Claims and runs jobs until told to stop."""
 
-    def __init__(self, queue: Queue, engine_factory: Callable[[str], Engine], data_dir: Path, *,
+    def __init__(self, queue: Queue, engine_factory: Callable[..., Engine], data_dir: Path, *,
                  worker_id: str | None = None, heartbeat_seconds: float = 15.0, poll_seconds: float = 1.0,
                  shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None,
                  default_model: str = "", classifier: NsfwClassifier | None = None) -> None:
@@ -79,19 +79,21 @@ class Worker:
         self.classifier = classifier  # scores every output image (generation/nsfw.py); None: not scored
         self.wakeup = asyncio.Event()
         self._engine: Engine | None = None
-        self._engine_model: str | None = None
+        self._engine_model: tuple[str, str] | None = None
         self._engine_lock = threading.Lock()
 
-    def engine(self, model: str) -> Engine:
-        """The engine for `model`, loaded on first use in the generation thread (seconds to minutes).
+    def engine(self, model: str, lora: str = "") -> Engine:
+        """The engine for `model` (with `lora` fused), loaded on first use in the generation thread (seconds to
+        minutes).
 
         One model is held at a time: a job for another model replaces it (GPU memory rarely fits two).
         """
         with self._engine_lock:
-            if self._engine is None or self._engine_model != model:
+            if self._engine is None or self._engine_model != (model, lora):
                 self._engine = None  # let the old weights go before the new ones load
-                self._engine = self.engine_factory(model)
-                self._engine_model = model
+                # A fused LoRA (fast models) makes other weights: the factory takes it only when there is one.
+                self._engine = self.engine_factory(model, lora) if lora else self.engine_factory(model)
+                self._engine_model = (model, lora)
             return self._engine
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -220,7 +222,7 @@ class Worker:
             if progress.preview is not None:
                 state.preview, state.preview_due = progress.preview, True
 
-        engine = self.engine(request.model or self.default_model)
+        engine = self.engine(request.model or self.default_model, request.lora)
         # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
         engine.check_token_limit(request.prompt)
         result = engine.run(request, on_progress=on_progress, cancel=state.cancel)

@@ -47,6 +47,7 @@ class JobKind(enum.StrEnum):
     upscale = "upscale"  # one parent tile upscaled without changing its content
     reroll = "reroll"  # the parent's prompt again with new seeds
     img2img = "img2img"  # a new grid from an uploaded image and a prompt
+    enhance = "enhance"  # one tile of a fast grid re-rendered by the full model from the same seed
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -27,12 +27,18 @@ class Engine:
     `upscaler` optionally names a diffusers 2x latent upscaler used by refine requests before their img2img pass;
     without it (the default) refines resize with Lanczos and need no extra weights. `loras` (name -> LoraFile) and
     `embeddings` (name -> safetensors path) are what prompts may use (see generation.networks), loaded per job.
+    `lora` is fused into the weights at load (LCM-LoRA makes a base model few-step); such an engine serves only
+    requests naming that LoRA. `preview_vae` (an AutoencoderTiny, TAESD) makes true-colour previews every step. On
+    CUDA the UNet and VAE run channels_last, and with `compile` through torch.compile (inductor cache in
+    `compile_cache`).
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: Any = None, upscaler: str | None = None,
                  loras: Mapping[str, networks.LoraFile] | None = None,
-                 embeddings: Mapping[str, str] | None = None) -> None:
+                 embeddings: Mapping[str, str] | None = None, lora: str = "", preview_vae: str = "",
+                 compile: bool = False, compile_cache: str | None = None) -> None:
         self.model = model
+        self.lora = lora
         self.upscaler = upscaler
         self.loras, self.embeddings = dict(loras or {}), dict(embeddings or {})
         self._hashes: dict[tuple[str, float, int], str] = {}
@@ -40,6 +46,12 @@ class Engine:
         self.device = pipelines.pick_device(device)
         self.dtype = pipelines.pick_dtype(self.device, dtype)
         self.pipe = pipelines.load_text2img(model, self.device, self.dtype)
+        if lora:
+            pipelines.fuse_lora(self.pipe, lora)
+        if self.device.startswith("cuda"):  # on CPUs channels_last measured no gain (docs/PERFORMANCE.md)
+            pipelines.optimize(self.pipe, channels_last=True, compile=compile, cache_dir=compile_cache)
+        self._tiny_vaes: dict[str, Any] = {}
+        self.preview_vae = self._tiny_vae(preview_vae) if preview_vae else None
         self._default_scheduler = self.pipe.scheduler
         # Sampler "default" is recorded as the named sampler it equals (SD 1.5: PNDM), so PNGs say what ran.
         self.default_sampler = sampler_of(self._default_scheduler)
@@ -47,6 +59,12 @@ class Engine:
         self.img2img = pipelines.img2img_from(self.pipe)
         self._inpaint: Any = None  # built on first use, also sharing every weight
         self._lock = threading.Lock()  # one run at a time: runs swap schedulers and conv padding
+
+    def _tiny_vae(self, source: str) -> Any:
+        """The AutoencoderTiny at `source`, loaded once per engine."""
+        if source not in self._tiny_vaes:
+            self._tiny_vaes[source] = pipelines.load_tiny_vae(source, self.device, self.dtype)
+        return self._tiny_vaes[source]
 
     def count_tokens(self, prompt: str) -> int:
         """Tokens the text encoder sees for `prompt`, start and end included."""
@@ -66,20 +84,25 @@ class Engine:
         # 1. Record which model made the images.
         if request.model and request.model != self.model:
             raise GenerationError(f"request is for model {request.model!r} but this engine holds {self.model!r}")
+        if request.lora != self.lora:
+            raise GenerationError(f"request is for LoRA {request.lora!r} but this engine fused {self.lora!r}")
         request = dataclasses.replace(request, model=self.model)
         if request.sampler == "default" and self.default_sampler:
             request = dataclasses.replace(request, sampler=self.default_sampler)
         # The recorded prompt keeps its <lora:...> tags with every weight written out, as A1111 records them.
         request = dataclasses.replace(request, prompt=networks.resolve_lora_tags(request.prompt, self.loras))
         loras, embeddings, hashes = self._job_networks(request)
-        reporter = StepReporter(on_progress, cancel)
+        reporter = StepReporter(on_progress, cancel, preview_vae=self.preview_vae)
         reporter.check_cancelled(0)
         with self._lock:
-            # 2. Pick the pipeline for this kind of request (each call gets its own sampler, see _generate).
+            final_vae = self._tiny_vae(request.vae) if request.vae else None
+            # 2. Pick the pipeline and final decoder for this kind of request (each call gets its own sampler, see
+            # _generate).
             pipe = self._pipeline_for(request.kind)
             # 3. Denoise and decode, with circular padding while tiling is asked for.
             try:
-                with networks.job_networks(pipe, loras, embeddings), pipelines.seamless_tiling(pipe, request.tiling):
+                with networks.job_networks(pipe, loras, embeddings), pipelines.swapped_vae(pipe, final_vae), \
+                        pipelines.seamless_tiling(pipe, request.tiling):
                     images = self._generate_with_retry(pipe, request, reporter)
                 if request.mask_box is not None:  # only the painted area changes (generation.canvas)
                     images = canvas.paste_back(images, *canvas.canvas_images(request))

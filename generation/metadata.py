@@ -8,8 +8,8 @@ Format (one image):
 More keys, where relevant: `Variation seed`, `Variation seed strength`, `Variation chain` (ancestor links
 `seed@strength` separated by `; `, applied before the variation seed; see generation.variations), `Chaos`,
 `Denoising strength`, `Upscaler`, `Tiling`, `Lora hashes` and `TI hashes` (`name: <12 hex of SHA-256>, ...`),
-`Source image` with `Inpaint box` or `Outpaint box` (geometry `WxH+X+Y`; see generation.canvas).
-Values holding `,`, `:` or quotes are JSON-quoted, as A1111 does.
+`Source image` with `Inpaint box` or `Outpaint box` (geometry `WxH+X+Y`; see generation.canvas), `Fused LoRA` and
+`VAE` (fast models: see generation.fast). Values holding `,`, `:` or quotes are JSON-quoted, as A1111 does.
 Floats are written with repr(), so they parse back to the exact value used.
 """
 
@@ -109,7 +109,12 @@ def infotext(request: GenerationRequest, index: int, upscaler: str = "Lanczos", 
         params["Upscaler"] = upscaler
     if request.tiling:
         params["Tiling"] = "True"
-    # 4. Assemble the lines.
+    # 4. Fast models: the LoRA fused at weight 1 and the final decoder, when not the model's own.
+    if request.lora:
+        params["Fused LoRA"] = request.lora
+    if request.vae:
+        params["VAE"] = request.vae
+    # 5. Assemble the lines.
     lines = [request.prompt]
     if request.negative_prompt:
         lines.append(f"{_NEGATIVE_PREFIX} {request.negative_prompt}")

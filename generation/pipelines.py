@@ -89,6 +89,80 @@ def dtype_argument(dtype: Any) -> dict[str, Any]:
     return {"torch_dtype": dtype}
 
 
+def check_safetensors_source(source: str, what: str) -> None:
+    """Raise UnsafeModelError unless a local `source` (file or folder) holds safetensors; hub ids pass through."""
+    path = Path(source).expanduser()
+    if path.is_file() and path.suffix.lower() != ".safetensors":
+        raise UnsafeModelError(f"refusing {what} {path}: only .safetensors files are loaded")
+    if path.is_dir() and not any(p.suffix.lower() == ".safetensors" for p in path.iterdir()):
+        raise UnsafeModelError(f"refusing {what} folder {path}: it holds no .safetensors file")
+    if not path.exists() and source.startswith(("/", ".", "~")):
+        raise ModelNotFound(f"{what} {source} does not exist")
+
+
+def fuse_lora(pipe: Any, lora: str) -> None:
+    """Load a LoRA (e.g. LCM-LoRA: a file, folder or hub id, safetensors only) and fuse it at full weight."""
+    check_safetensors_source(lora, "LoRA")
+    path = Path(lora).expanduser()
+    where = {"pretrained_model_name_or_path_or_dict": str(path.parent), "weight_name": path.name} if path.is_file() \
+        else {"pretrained_model_name_or_path_or_dict": lora}
+    try:
+        pipe.load_lora_weights(**where, use_safetensors=True, adapter_name="fused")
+    except (OSError, ValueError) as error:
+        raise ModelNotFound(f"cannot load LoRA {lora!r}: {error}") from error
+    # Fused weights cost nothing per step; the adapter layers are dropped once their deltas are in the weights.
+    pipe.fuse_lora(adapter_names=["fused"], lora_scale=1.0)
+    pipe.unload_lora_weights()
+
+
+def load_tiny_vae(source: str, device: str, dtype: Any) -> Any:
+    """An AutoencoderTiny (TAESD: hub id or folder, safetensors only) for previews and fast final decodes."""
+    from diffusers import AutoencoderTiny
+
+    check_safetensors_source(source, "preview VAE")
+    try:
+        vae = AutoencoderTiny.from_pretrained(source, **dtype_argument(dtype), use_safetensors=True)
+    except OSError as error:
+        raise ModelNotFound(f"cannot load preview VAE {source!r}: {error}") from error
+    return vae.to(device).eval()
+
+
+@contextlib.contextmanager
+def swapped_vae(pipe: Any, vae: Any) -> Iterator[None]:
+    """While active, `pipe` encodes and decodes with `vae` (None: leave the model's own in place)."""
+    if vae is None:
+        yield
+        return
+    own = pipe.vae
+    pipe.vae = vae
+    try:
+        yield
+    finally:
+        pipe.vae = own
+
+
+def optimize(pipe: Any, *, channels_last: bool = True, compile: bool = False, cache_dir: str | None = None) -> None:
+    """Speed up `pipe` in place: channels_last convolutions, optionally torch.compile of the UNet and VAE decoder.
+
+    Attention already runs through PyTorch's SDPA (diffusers' default processor with torch 2). Compilation is
+    slow the first time (minutes); inductor's cache in `cache_dir` makes later starts reuse it.
+    """
+    import os
+
+    import torch
+
+    if channels_last:
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+    if compile:
+        if cache_dir:
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir)  # inductor reads its cache folder from here
+        torch._inductor.config.fx_graph_cache = True
+        # dynamic=True: one graph serves every batch and --ar size instead of a recompile per shape.
+        pipe.unet = torch.compile(pipe.unet, fullgraph=True, dynamic=True)
+        pipe.vae.decode = torch.compile(pipe.vae.decode, dynamic=True)
+
+
 def img2img_from(pipe: Any) -> Any:
     """An image-to-image pipeline sharing `pipe`'s weights (from_pipe: nothing is loaded twice)."""
     from diffusers import AutoPipelineForImage2Image

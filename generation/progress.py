@@ -1,7 +1,8 @@
-"""Step-by-step progress from a running pipeline: Progress events, cheap latent previews, cancellation.
+"""Step-by-step progress from a running pipeline: Progress events, latent previews, cancellation.
 
-Previews need no extra weights: the 4 SD latent channels are mapped to RGB by a fixed linear projection
-(the well-known approximation used by AUTOMATIC1111's "Approx cheap" preview).
+Without extra weights, previews map the 4 SD latent channels to RGB by a fixed linear projection (AUTOMATIC1111's
+"Approx cheap") every few steps. With a TAESD decoder (`model.preview_vae`, an AutoencoderTiny) they are true-colour
+images, every step: TAESD decodes a 512x512 latent in milliseconds on a GPU.
 """
 
 import io
@@ -41,6 +42,19 @@ def latents_to_preview(latents: Any) -> Any:
     return grid.resize((grid.width * PREVIEW_SCALE, grid.height * PREVIEW_SCALE), Image.Resampling.BILINEAR)
 
 
+def tiny_vae_preview(vae: Any, latents: Any) -> Any:
+    """A full-size RGB grid of the batch's latents decoded by an AutoencoderTiny (TAESD); None for other shapes."""
+    import torch
+    from PIL import Image
+
+    if latents.ndim != 4 or latents.shape[1] != vae.config.latent_channels:
+        return None
+    with torch.no_grad():  # TAESD reads the pipeline's scaled latents directly (its scaling factor is 1)
+        images = vae.decode(latents.to(device=vae.device, dtype=vae.dtype)).sample
+    pixels = ((images.float() + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return make_grid([Image.fromarray(tile, "RGB") for tile in pixels])
+
+
 def preview_jpeg(image: Any, quality: int = 80) -> bytes:
     """`image` encoded as a small JPEG (fast enough to write on every preview)."""
     buffer = io.BytesIO()
@@ -69,10 +83,13 @@ class StepReporter:
         on_progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None,
         preview_every: int = PREVIEW_EVERY,
+        preview_vae: Any = None,
     ) -> None:
         self.on_progress = on_progress
         self.cancel = cancel
-        self.preview_every = preview_every
+        # With TAESD a preview is a real decode, cheap enough for every step.
+        self.preview_vae = preview_vae
+        self.preview_every = 1 if preview_vae is not None else preview_every
         self.call_index, self.call_count = 0, 1
 
     def start_call(self, index: int, count: int) -> None:
@@ -93,6 +110,8 @@ class StepReporter:
             preview = None
             last = step + 1 == per_call
             if self.preview_every and (step + 1) % self.preview_every == 0 and not last:
-                preview = latents_to_preview(callback_kwargs["latents"])
+                latents = callback_kwargs["latents"]
+                preview = (tiny_vae_preview(self.preview_vae, latents) if self.preview_vae is not None
+                           else latents_to_preview(latents))
             self.on_progress(Progress(step=done, total=per_call * self.call_count, preview=preview))
         return callback_kwargs

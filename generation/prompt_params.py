@@ -55,6 +55,7 @@ class PromptSpec:
     num_inference_steps: int = 25
     sampler: str = "default"
     tiling: bool = False
+    fast: bool = False  # --fast: the server's few-step model (the bot applies it; see bot/fast_jobs.py)
 
     def to_request(self, base_seed: int, model: str = "") -> GenerationRequest:
         """A 4-tile txt2img request: seeds S..S+3 (S = --seed or `base_seed`), or a --chaos spread around S."""
@@ -159,6 +160,10 @@ def parse_prompt(text: str, defaults: PromptDefaults = PromptDefaults()) -> Prom
             if value:
                 raise PromptError(f"--tile takes no value, got {value!r}")
             values["tiling"] = True
+        elif name == "fast":
+            if value:
+                raise PromptError(f"--fast takes no value, got {value!r}")
+            values["fast"] = True
         elif name == "sampler":
             try:
                 values["sampler"] = resolve_sampler(value)
@@ -168,7 +173,11 @@ def parse_prompt(text: str, defaults: PromptDefaults = PromptDefaults()) -> Prom
         else:
             known = ", ".join(f"--{name}" for name in sorted(set(_ALIASES)))
             raise PromptError(f"unknown flag --{flag}; known flags: {known}")
-    # 3. --steps wins over --quality when both are given.
+    # 3. A fast model brings its own steps, sampler and guidance.
+    overridden = sorted(seen & {"steps", "quality", "sampler", "stylize"})
+    if values.get("fast") and overridden:
+        raise PromptError(f"--fast sets its own steps, sampler and guidance; drop --{', --'.join(overridden)}")
+    # 4. --steps wins over --quality when both are given.
     if "quality" in values:
         values["num_inference_steps"] = values.pop("quality")
     if "steps" in values:
@@ -184,6 +193,6 @@ def canonical_flag(flag: str) -> str:
 _ALIASES = {
     "ar": "ar", "aspect": "ar", "seed": "seed", "no": "no", "chaos": "chaos", "c": "chaos",
     "stylize": "stylize", "s": "stylize", "quality": "quality", "q": "quality", "steps": "steps",
-    "tile": "tile", "sampler": "sampler",
+    "tile": "tile", "sampler": "sampler", "fast": "fast",
 }
-_BOOLEAN_FLAGS = {"tile"}
+_BOOLEAN_FLAGS = {"tile", "fast"}

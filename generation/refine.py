@@ -5,6 +5,7 @@ detail without changing the composition. Builders here are pure; PIL is imported
 """
 
 import dataclasses
+import math
 from typing import Any
 
 from generation.errors import RequestError
@@ -21,6 +22,14 @@ from generation.requests import (
 
 REFINE_STRENGTH = 0.3
 IMG2IMG_STRENGTH = 0.6
+
+
+def img2img_steps(steps: int, strength: float) -> int:
+    """Steps for an img2img run that denoises at least once: diffusers runs int(steps * strength) of them.
+
+    A few-step parent (a fast model's 2-4 steps) at strength 0.3 would otherwise run none and fail.
+    """
+    return max(steps, math.ceil(1 / strength)) if strength > 0 else steps
 
 
 def refine_request(
@@ -60,6 +69,7 @@ def refine_request(
         height=height,
         chaos=None,
         mask_box=None,
+        num_inference_steps=img2img_steps(parent.num_inference_steps, strength),
     )
 
 
@@ -138,6 +148,7 @@ def upload_upscale_request(
         height=height,
         chaos=None,
         mask_box=None,
+        num_inference_steps=img2img_steps(base.num_inference_steps, strength),
     )
 
 

@@ -62,6 +62,10 @@ class GenerationRequest:
     model: str = ""
     chaos: int | None = None  # recorded only: --chaos is realised through variation seeds and strength
     mask_box: tuple[int, int, int, int] | None = None  # inpaint: the box painted; outpaint: where the image sits
+    # Few-step ("fast") models: a LoRA fused into `model` at full weight (e.g. LCM-LoRA), and a VAE other than the
+    # model's own for the final decode (an AutoencoderTiny, TAESD). Hub ids or local paths; empty: none.
+    lora: str = ""
+    vae: str = ""
 
     def __post_init__(self) -> None:
         """Coerce JSON-ish values (lists, strings) and check every field, naming the bad value."""
@@ -166,7 +170,7 @@ def _check_fraction(name: str, value: Any) -> None:
 def _check(request: GenerationRequest) -> None:
     """Range-check every field; raise RequestError naming the field and the bad value."""
     # 1. Text.
-    for name in ("prompt", "negative_prompt", "sampler", "model"):
+    for name in ("prompt", "negative_prompt", "sampler", "model", "lora", "vae"):
         if not isinstance(getattr(request, name), str):
             raise RequestError(f"{name} must be a string, got {getattr(request, name)!r}")
     if not request.prompt.strip():

@@ -71,6 +71,10 @@ SAMPLERS: dict[str, Sampler | None] = {
     "unipc": Sampler("UniPC", "UniPCMultistepScheduler", {"use_karras_sigmas": False}),
     "ddpm": Sampler("DDPM", "DDPMScheduler", {"clip_sample": False}),
     "lcm": Sampler("LCM", "LCMScheduler", {"clip_sample": False}),
+    # SD-Turbo-style distillations (few-step models, see generation/fast.py): Euler with "trailing" timestep spacing,
+    # so the first of 1-4 steps starts from pure noise.
+    "euler_trailing": Sampler("Euler", "EulerDiscreteScheduler", {"use_karras_sigmas": False,
+                                                                  "timestep_spacing": "trailing"}, "Trailing"),
 }
 
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)

@@ -1,0 +1,249 @@
+"""What the bot itself adds: the real `python -m bot` process against the fake Discord, with the tiny model.
+
+    PYTHONPATH=. python bench/bot.py                 # 4 members x 50 commands, a long job, 20 timed grids
+    PYTHONPATH=. python bench/bot.py --quick         # 4 x 5 commands, short job, 3 grids (used by the tests)
+
+Three figures:
+1. Acknowledgement latency (p50/p99): from the fake dispatching INTERACTION_CREATE to the bot's response, for
+   4 members sending their commands at once (each member one after another), while the jobs they queue run.
+2. Event-loop lag p99 while a job generates: the bot's own timer task (bot/loop_lag.py) logs its lateness each
+   second; the windows that fall inside the job's run are read back from the bot's log.
+3. Bot overhead per grid: command sent -> grid message posted, minus the job's generation time as the worker
+   records it (`gpu_seconds`: denoise, decode, PNG files). Jobs run one at a time on an idle queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.config import QueueSettings  # noqa: E402
+from bot.loop_lag import percentile  # noqa: E402
+from tests.fakediscord.server import FakeDiscord  # noqa: E402
+from tests.tiny_model import build_tiny_model  # noqa: E402
+
+LAG_LINE = re.compile(r"^(\S+ \S+) INFO bot\.loop_lag: loop lag over [\d.]+ s: n=(\d+) p50=([\d.]+) ms "
+                      r"p99=([\d.]+) ms max=([\d.]+) ms")
+JOB_LINE = re.compile(r"^(\S+ \S+) INFO bot\.worker: job (\d+) (claimed|succeeded)")
+
+
+def write_config(path: Path, fake: FakeDiscord, data_dir: Path, side: int, steps: int) -> Path:
+    """A config for the bench: tiny sizes, fast polling, 1 s loop-lag windows, limits out of the way."""
+    limits = ("max_active_per_user = 1000\n" if "max_active_per_user" in
+              {f.name for f in dataclasses.fields(QueueSettings)} else "")
+    extra = "" if limits else "[limits]\nmax_queued_per_user = 1000\nmax_running_per_user = 1000\n" \
+        "jobs_per_window = 100000\nmax_queue_size = 100000\n[quotas]\nimages_per_day = 1000000\n" \
+        "gpu_seconds_per_day = 1000000\n"
+    path.write_text(f"""
+[discord]
+guild_ids = [{fake.guild_id}]
+[model]
+device = "cpu"
+[generation]
+width = {side}
+height = {side}
+steps = {steps}
+[queue]
+heartbeat_seconds = 0.5
+poll_seconds = 0.05
+{limits}[worker]
+shutdown_grace_seconds = 5
+[data]
+dir = "{data_dir}"
+[diagnostics]
+loop_lag_seconds = 1.0
+{extra}""")
+    return path
+
+
+def _stamp(text: str) -> float:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def load1() -> str:
+    """The 1-minute load average (the machine may be shared)."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+class Bench:
+    """The fake Discord, the bot process and the figures."""
+
+    def __init__(self, fake: FakeDiscord, work: Path, model: Path) -> None:
+        self.fake, self.work, self.model = fake, work, model
+        self.log = work / "bot.log"
+        self.db = work / "imagine.db"
+        self.proc: subprocess.Popen | None = None
+
+    async def start(self, side: int, steps: int) -> None:
+        """Start `python -m bot` pointed at the fake; wait for its commands and gateway session."""
+        config = write_config(self.work / "config.toml", self.fake, self.work / "data", side, steps)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": self.fake.token,
+               "DISCORD_API_BASE": self.fake.api_base, "DISCORD_GATEWAY_URL": self.fake.gateway_url,
+               "DATABASE_URL": f"sqlite+aiosqlite:///{self.db}", "IMAGINE_MODEL": str(self.model),
+               "IMAGINE_CONFIG": str(config)}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot"], cwd=self.work, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT)
+        async with asyncio.timeout(180):
+            while self.fake.command_registry.sync_count == 0 or self.fake.gateway.identify_count == 0:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(self.log.read_text()[-3000:])
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # READY and guild create reach the bot
+
+    def stop(self) -> None:
+        """SIGTERM the bot and wait for it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+    async def wait_idle(self, timeout: float = 900) -> None:
+        """Until no job is queued or running and every finished job is delivered."""
+        async with asyncio.timeout(timeout):
+            while True:
+                with sqlite3.connect(self.db) as db:
+                    busy = db.execute("select count(*) from jobs where status in ('queued', 'running') "
+                                      "or (delivered_at is null and status != 'queued')").fetchone()[0]
+                if busy == 0:
+                    return
+                await asyncio.sleep(0.2)
+
+    async def acknowledgements(self, members: int, per_member: int) -> dict:
+        """Ack latency of members x per_member /imagine commands, members in parallel."""
+        users = list(self.fake.users)
+        while len(users) < members:
+            users.append(self.fake.add_member(f"bench-{len(users)}"))
+        elapsed: list[float] = []
+
+        async def member(user_id: int) -> None:
+            for index in range(per_member):
+                inter = await self.fake.invoke_slash("imagine", {"prompt": f"bench {user_id} {index}"},
+                                                     user_id=user_id)
+                response = await inter.wait_response(timeout=30)
+                assert "Queued as job #" in (response.content or ""), response.content
+                elapsed.append(response.elapsed_s)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(member(user) for user in users[:members]))
+        wall = time.perf_counter() - start
+        ms = [value * 1000 for value in elapsed]
+        return {"commands": len(ms), "members": members, "wall_s": round(wall, 2),
+                "p50_ms": round(percentile(ms, 0.5), 1), "p99_ms": round(percentile(ms, 0.99), 1),
+                "max_ms": round(max(ms), 1), "load1": load1()}
+
+    async def lag_during_job(self, steps: int) -> dict:
+        """The bot's own loop-lag windows that lie inside one long job's run, and those of the idle bot before."""
+        await asyncio.sleep(3.0)  # a few idle windows first
+        mark = self.fake.mark()
+        inter = await self.fake.invoke_slash("imagine", {"prompt": f"a long job --steps {steps}"})
+        await inter.wait_response(timeout=30)
+        await self.fake.wait_for_message(predicate=lambda m: bool(m.attachments) and bool(m.components),
+                                         timeout=900, after=mark)
+        await asyncio.sleep(1.5)  # the last window is logged
+        lines = self.log.read_text().splitlines()
+        job = {}
+        for line in lines:
+            if (found := JOB_LINE.match(line)) is not None:
+                job.setdefault(int(found[2]), {})[found[3]] = _stamp(found[1])
+        last = max(job)
+        begin, end = job[last]["claimed"], job[last]["succeeded"]
+        inside, idle = [], []
+        for line in lines:
+            if (found := LAG_LINE.match(line)) is None:
+                continue
+            at = _stamp(found[1])
+            window = {"p50": float(found[3]), "p99": float(found[4]), "max": float(found[5])}
+            if begin + 1.0 <= at <= end:
+                inside.append(window)
+            elif at < begin and at > begin - 4.0:
+                idle.append(window)
+        return {"job_seconds": round(end - begin, 2), "windows": len(inside),
+                "p99_ms_worst_window": max((w["p99"] for w in inside), default=None),
+                "p99_ms_median_window": statistics.median([w["p99"] for w in inside]) if inside else None,
+                "max_ms": max((w["max"] for w in inside), default=None),
+                "idle_p99_ms_worst_window": max((w["p99"] for w in idle), default=None), "load1": load1()}
+
+    async def overhead(self, grids: int) -> dict:
+        """(command -> posted grid) minus the worker's generation time, one job at a time."""
+        overheads, totals, generation = [], [], []
+        for index in range(grids):
+            mark = self.fake.mark()
+            sent = time.perf_counter()
+            inter = await self.fake.invoke_slash("imagine", {"prompt": f"overhead {index}"})
+            response = await inter.wait_response(timeout=30)
+            job_id = int(re.search(r"job #(\d+)", response.content or "")[1])
+            await self.fake.wait_for_message(predicate=lambda m: bool(m.attachments) and bool(m.components),
+                                             timeout=300, after=mark)
+            total = time.perf_counter() - sent
+            with sqlite3.connect(self.db) as db:
+                seconds = db.execute("select gpu_seconds from jobs where id = ?", (job_id,)).fetchone()[0]
+            totals.append(total)
+            generation.append(seconds)
+            overheads.append(total - seconds)
+            await self.wait_idle()
+        return {"grids": grids, "total_s_median": round(statistics.median(totals), 3),
+                "generation_s_median": round(statistics.median(generation), 3),
+                "overhead_s_median": round(statistics.median(overheads), 3),
+                "overhead_s_max": round(max(overheads), 3), "load1": load1()}
+
+
+async def run(args: argparse.Namespace) -> dict:
+    """All three measurements against one bot process."""
+    work = Path(tempfile.mkdtemp(prefix="bench-bot-"))
+    model = build_tiny_model(work / "model")
+    results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpus": os.cpu_count(),
+                     "load1_at_start": load1(), "work": str(work)}
+    async with FakeDiscord() as fake:
+        bench = Bench(fake, work, model)
+        await bench.start(side=args.side, steps=args.steps)
+        try:
+            results["ack"] = await bench.acknowledgements(args.members, args.per_member)
+            print("ack", results["ack"], flush=True)
+            await bench.wait_idle()
+            results["loop_lag"] = await bench.lag_during_job(args.long_steps)
+            print("loop lag", results["loop_lag"], flush=True)
+            results["overhead"] = await bench.overhead(args.grids)
+            print("overhead", results["overhead"], flush=True)
+        finally:
+            bench.stop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, run, print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=4)
+    parser.add_argument("--per-member", type=int, default=50)
+    parser.add_argument("--side", type=int, default=128, help="image side of the tiny model's jobs")
+    parser.add_argument("--steps", type=int, default=4, help="steps of the acknowledged and timed jobs")
+    parser.add_argument("--long-steps", type=int, default=100, help="steps of the job the loop lag is read during")
+    parser.add_argument("--grids", type=int, default=20, help="grids timed one at a time for the overhead")
+    parser.add_argument("--quick", action="store_true", help="a few of everything (checks the script)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.per_member, args.long_steps, args.grids, args.side, args.steps = 5, 30, 2, 64, 2
+    results = asyncio.run(run(args))
+    print(json.dumps(results, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
