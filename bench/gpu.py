@@ -9,7 +9,7 @@ MFU = 202.9e12 / seconds / the device's peak dense fp16/bf16 FLOP/s.
     python bench/gpu.py --tiny                   # the same code path on toy configs, on the CPU (the tests)
 
 "Ours" is generation.pipelines.optimize(): half precision, PyTorch SDPA attention, channels_last, and optionally
-torch.compile of the UNet and VAE decoder with inductor's cache in --cache-dir (kept across restarts).
+torch.compile of the UNet and VAE decoder (inductor's cache: TORCHINDUCTOR_CACHE_DIR, kept across restarts).
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     for name in ("plain", "ours"):
         pipe = build_pipeline(args.tiny, dtype, device)
         if name == "ours":
-            optimize(pipe, channels_last=True, compile=args.compile, cache_dir=args.cache_dir)
+            optimize(pipe, channels_last=True, compile=args.compile)
         seconds = time_job(pipe, device, side, steps, args.repeats)
         median = statistics.median(seconds)
         figures = {"job_s": round(median, 4), "runs_s": [round(s, 4) for s in seconds],
@@ -172,8 +172,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=("float16", "bfloat16"), default="float16")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
-    parser.add_argument("--cache-dir", default=str(Path("data") / "compile-cache"),
-                        help="inductor's compile cache (reused by later runs and by the bot)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--peak-tflops", type=float, help="the device's dense fp16/bf16 peak, if not in the table")
     parser.add_argument("--tiny", action="store_true", help="toy configs on the CPU: checks the script only")

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, export_compile_cache, load_config
 from bot.startup import StartupError, check_local, login
 
 log = logging.getLogger("bot")
@@ -27,13 +27,16 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
 def _engine_factory(config: Config):
     """The model loads lazily, in the worker's generation thread, the first time a job needs it."""
 
+    if config.model.compile:
+        export_compile_cache(config)
+
     def load(model: str, lora: str = ""):
         from generation.engine import Engine
 
         device = None if config.model.device == "auto" else config.model.device
         return Engine(model, device=device, upscaler=config.model.upscaler or None, loras=config.loras,
                       embeddings=config.embeddings, lora=lora, preview_vae=config.model.preview_vae,
-                      compile=config.model.compile, compile_cache=str(config.data_dir / "compile-cache"))
+                      compile=config.model.compile)
 
     return load
 

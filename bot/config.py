@@ -495,3 +495,9 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config: {config_path} is not valid TOML: {exc}") from None
     return parse_config(raw, env)
+
+
+def export_compile_cache(config: Config) -> None:
+    """Point torch.compile's on-disk cache (inductor reads TORCHINDUCTOR_CACHE_DIR) into the data folder, so compiled
+    kernels survive restarts; an operator's own setting wins."""
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str((config.data_dir / "compile-cache").resolve()))

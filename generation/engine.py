@@ -29,14 +29,13 @@ class Engine:
     `embeddings` (name -> safetensors path) are what prompts may use (see generation.networks), loaded per job.
     `lora` is fused into the weights at load (LCM-LoRA makes a base model few-step); such an engine serves only
     requests naming that LoRA. `preview_vae` (an AutoencoderTiny, TAESD) makes true-colour previews every step. On
-    CUDA the UNet and VAE run channels_last, and with `compile` through torch.compile (inductor cache in
-    `compile_cache`).
+    CUDA the UNet and VAE run channels_last, and with `compile` through torch.compile.
     """
 
     def __init__(self, model: str, device: str | None = None, dtype: Any = None, upscaler: str | None = None,
                  loras: Mapping[str, networks.LoraFile] | None = None,
                  embeddings: Mapping[str, str] | None = None, lora: str = "", preview_vae: str = "",
-                 compile: bool = False, compile_cache: str | None = None) -> None:
+                 compile: bool = False) -> None:
         self.model = model
         self.lora = lora
         self.upscaler = upscaler
@@ -49,7 +48,7 @@ class Engine:
         if lora:
             pipelines.fuse_lora(self.pipe, lora)
         if self.device.startswith("cuda"):  # on CPUs channels_last measured no gain (docs/PERFORMANCE.md)
-            pipelines.optimize(self.pipe, channels_last=True, compile=compile, cache_dir=compile_cache)
+            pipelines.optimize(self.pipe, channels_last=True, compile=compile)
         self._tiny_vaes: dict[str, Any] = {}
         self.preview_vae = self._tiny_vae(preview_vae) if preview_vae else None
         self._default_scheduler = self.pipe.scheduler

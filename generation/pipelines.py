@@ -141,22 +141,19 @@ def swapped_vae(pipe: Any, vae: Any) -> Iterator[None]:
         pipe.vae = own
 
 
-def optimize(pipe: Any, *, channels_last: bool = True, compile: bool = False, cache_dir: str | None = None) -> None:
+def optimize(pipe: Any, *, channels_last: bool = True, compile: bool = False) -> None:
     """Speed up `pipe` in place: channels_last convolutions, optionally torch.compile of the UNet and VAE decoder.
 
     Attention already runs through PyTorch's SDPA (diffusers' default processor with torch 2). Compilation is
-    slow the first time (minutes); inductor's cache in `cache_dir` makes later starts reuse it.
+    slow the first time (minutes); inductor's on-disk cache (TORCHINDUCTOR_CACHE_DIR, which bot/config.py points
+    into the data folder) makes later starts reuse it.
     """
-    import os
-
     import torch
 
     if channels_last:
         pipe.unet.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
     if compile:
-        if cache_dir:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir)  # inductor reads its cache folder from here
         torch._inductor.config.fx_graph_cache = True
         # dynamic=True: one graph serves every batch and --ar size instead of a recompile per shape.
         pipe.unet = torch.compile(pipe.unet, fullgraph=True, dynamic=True)
