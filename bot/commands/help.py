@@ -18,6 +18,7 @@ FLAGS = (
     ("--steps N", "denoising steps"),
     ("--tile", "seamless, repeating image"),
     ("--sampler NAME", "the scheduler"),
+    ("--fast", "a quick draft with the server's few-step model"),
 )
 
 # The buttons under results and status messages, by label.
@@ -26,6 +27,7 @@ BUTTONS = (
     ("V1-V4", "four variations of that image"),
     ("\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}", "the same prompt with new seeds"),
     ("Vary (Subtle), Vary (Strong), Upscale 2x", "under a single image"),
+    ("Enhance 1-Enhance 4", "under a fast grid: that image again with the full model"),
     ("Info", "the job's full settings and an /imagine line that makes it again"),
     ("Delete", "remove the result (its owner and moderators)"),
     ("Appeal", "under a blocked prompt: ask the moderators to allow it once"),

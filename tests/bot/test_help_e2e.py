@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def _button_labels() -> set[str]:
     """Every button label (or emoji) the bot puts under its messages."""
     labels = set()
-    for view in (grid_view(1), single_view(1, can_upscale=True)):
+    for view in (grid_view(1, enhance=True), single_view(1, can_upscale=True)):
         for child in view.children:
             button = child.item  # type: ignore[attr-defined]
             labels.add(button.label or str(button.emoji))
