@@ -13,6 +13,7 @@ from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
 from bot.delivery import Delivery
 from bot.loop_lag import monitor_loop_lag
+from bot.mentions import NO_MENTIONS
 from bot.modlog import ModLog
 from bot.remix_modal import submit_remix
 from bot.submissions import Submissions, TokenLimit
@@ -31,7 +32,8 @@ class ImagineBot(discord.Client):
     def __init__(self, config: Config, queue: Queue, submissions: Submissions, *, worker: Worker | None,
                  prompt_defaults: PromptDefaults, token_limit: TokenLimit | None = None) -> None:
         # Only guild events are needed: no message content, no members list (privileged intents stay off).
-        super().__init__(intents=discord.Intents(guilds=True))
+        # No message pings anyone unless it says whom: prompts are member text and may say @everyone.
+        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS)
         self.config, self.queue, self.submissions = config, queue, submissions
         self.worker = worker
         self.prompt_defaults = prompt_defaults

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.buttons import grid_view, single_view
+from bot.mentions import NO_MENTIONS, only_user
 from db.errors import QueueError
 from db.queue import JobView, Queue
 
@@ -131,7 +132,7 @@ class Delivery:
         if job.status == "succeeded":
             message = await self._post_result(channel, job)
         else:
-            message = await channel.send(outcome_text(job), allowed_mentions=discord.AllowedMentions(users=True))
+            message = await channel.send(outcome_text(job), allowed_mentions=only_user(job.user_id))
         await self.queue.mark_delivered(job.id, message.id)
         self._not_before.pop(job.id, None)
         await self._drop_status(channel, job)
@@ -148,14 +149,14 @@ class Delivery:
             user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
             await user.send(f"Your job #{job.id} is done: {posted.jump_url}",
                             file=discord.File(io.BytesIO(data), filename=posted.attachments[0].filename),
-                            allowed_mentions=discord.AllowedMentions.none())
+                            allowed_mentions=NO_MENTIONS)
         except (discord.HTTPException, QueueError) as exc:  # the channel post stands; a DM is a courtesy
             log.warning("job %s: could not send the result by DM to %s (%s)", job.id, job.user_id, exc)
 
     async def repost(self, channel: discord.abc.Messageable, job: JobView, note: str) -> discord.Message:
         """A finished job's result again (/show), with fresh buttons and a note; it pings nobody."""
         return await self._post_result(channel, job, content=f"{headline(job)} {note}",
-                                       mentions=discord.AllowedMentions.none())
+                                       mentions=NO_MENTIONS)
 
     async def _post_result(self, channel: discord.abc.Messageable, job: JobView, *, content: str | None = None,
                            mentions: discord.AllowedMentions | None = None) -> discord.Message:
@@ -173,7 +174,7 @@ class Delivery:
             width, height = job.params.get("width", 0), job.params.get("height", 0)
             view = single_view(job.id, can_upscale=max(width, height) * 2 <= self.max_side)
         return await channel.send(content or headline(job), file=discord.File(io.BytesIO(data), filename=filename),
-                                  view=view, allowed_mentions=mentions or discord.AllowedMentions(users=True))
+                                  view=view, allowed_mentions=mentions or only_user(job.user_id))
 
     def _is_fast(self, job: JobView) -> bool:
         """Whether a configured fast model made this job (its grid then gets Enhance buttons)."""
@@ -210,7 +211,7 @@ class Delivery:
                 files = [discord.File(io.BytesIO(data), filename="preview.jpg")]
             try:
                 if job.status_message_id is None:
-                    message = await channel.send(text, files=files, allowed_mentions=discord.AllowedMentions.none())
+                    message = await channel.send(text, files=files, allowed_mentions=NO_MENTIONS)
                     await self.queue.set_status_message(job.id, message.id)
                 else:
                     await channel.get_partial_message(job.status_message_id).edit(  # type: ignore[attr-defined]

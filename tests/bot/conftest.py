@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from bot.config import (
     WorkerSettings,
 )
 from tests.fakediscord.fixtures import discord_at_fake, fake_discord  # noqa: F401
+from tests.fakediscord.mentions import check_mentions
 from tests.fakediscord.messages import Message
 from tests.fakediscord.openapi_check import check_requests, check_responses
 from tests.fakediscord.pointing import running
@@ -80,6 +81,15 @@ class BotRunner:
         """Stop, then start a brand-new bot object: nothing survives in memory."""
         await self.stop()
         return await self.start()
+
+
+@pytest.fixture(autouse=True)
+def no_mass_mentions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test that talks to the fake: no message the bot sent could ping @everyone, @here or a role."""
+    fake = request.getfixturevalue("discord_at_fake") if "discord_at_fake" in request.fixturenames else None
+    yield
+    if fake is not None:
+        assert check_mentions(fake.requests) == []
 
 
 @pytest.fixture
