@@ -148,10 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imagine-bot: {exc}", file=sys.stderr)
         return 2
     if args.command == ["db", "upgrade"]:
+        from db.engine import display_url, redact
         from db.migrations import upgrade
 
-        asyncio.run(upgrade(config.database_url))
-        print(f"database at {config.database_url} is up to date")
+        shown = display_url(config.database_url)  # never print the password
+        try:
+            asyncio.run(upgrade(config.database_url))
+        except Exception as exc:
+            reason = redact(f"{type(exc).__name__}: {exc}".splitlines()[0], config.database_url)
+            print(f"imagine-bot: could not upgrade the database at {shown}: {reason}", file=sys.stderr)
+            return 1
+        print(f"database at {shown} is up to date")
         return 0
     try:
         asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))

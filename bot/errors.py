@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from db.errors import QueueBusy, QueueError
+from db.errors import QueueBusy, QueueError, QueueFull, StorageFull
 from generation.errors import GenerationError, PromptError, UploadError
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,15 @@ def render(error: BaseException) -> str:
         return f"That image can't be used: {error}"
     if isinstance(error, QueueBusy):
         return "The queue is busy right now and nothing was queued; please try again in a few seconds."
+    if isinstance(error, QueueFull):
+        return f"The queue is full right now, and nothing was queued: {error}. Please try again later."
+    if isinstance(error, StorageFull):
+        # The driver's text ([SQL: ...], parameters) is for the log, not for members.
+        log.error("the database is full; a member's request was refused", exc_info=error)
+        return "The bot's storage is full, so nothing was queued; the moderators can see the details in the log."
     if isinstance(error, QueueError):
-        return f"The queue refused the job, and nothing was queued: {error}"
+        log.error("the queue refused a member's request", exc_info=error)
+        return "The queue refused the job, and nothing was queued; the moderators can see the details in the log."
     if isinstance(error, GenerationError):
         return str(error)
     log.error("unexpected error shown to a member", exc_info=error)

@@ -17,6 +17,23 @@ SERVER_SETTING_PARAMS = ("search_path", "application_name")
 READ_ONLY = "imagine_read_only"
 
 
+def display_url(url: str) -> str:
+    """The URL as logs and terminals may show it: the password replaced by ***."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show none of it rather than risk a secret
+        return "<unparsable database URL>"
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (an error message, say) with the URL's password, if it has one, replaced by ***."""
+    try:
+        password = make_url(url).password
+    except Exception:
+        return text
+    return text.replace(str(password), "***") if password else text
+
+
 def make_engine(
     url: str,
     *,

@@ -1,11 +1,15 @@
 """`python -m bot`: configuration problems are one clear line on stderr and exit code 2."""
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from tests.db.conftest import _schema, postgres_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,3 +59,22 @@ def test_db_upgrade_creates_the_database(tmp_path: Path) -> None:
     done = _run(["db", "upgrade"], {"DATABASE_URL": url}, tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "x.db").exists()
+
+
+
+async def test_db_upgrade_never_prints_the_password(tmp_path: Path, postgres_server: str) -> None:  # noqa: F811
+    """A successful upgrade names the database with its password masked."""
+    async with _schema(postgres_server) as url:
+        with_password = make_url(url).set(password="hunter2-secret").render_as_string(hide_password=False)
+        done = await asyncio.to_thread(_run, ["db", "upgrade"], {"DATABASE_URL": with_password}, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "hunter2-secret" not in done.stdout + done.stderr and ":***@" in done.stdout
+
+
+def test_a_failed_db_upgrade_is_one_line_without_the_password(tmp_path: Path) -> None:
+    """An unreachable database: exit 1, one line naming the masked URL, no password and no traceback."""
+    url = "postgresql+asyncpg://imagine:hunter2-secret@127.0.0.1:9/x"
+    done = _run(["db", "upgrade"], {"DATABASE_URL": url}, tmp_path)
+    assert done.returncode == 1
+    assert "hunter2-secret" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    assert "could not upgrade the database at postgresql+asyncpg://imagine:***@127.0.0.1:9/x" in done.stderr
