@@ -77,16 +77,23 @@ def _worker(config: Config, queue, *, embedded: bool):
                   poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
 
 
-async def run_worker(config: Config) -> None:
-    """A worker alone: database and model, no Discord token."""
+async def run_worker(config: Config) -> int:
+    """A worker alone: database and model, no Discord token; 1 when its loop kept failing."""
+    from bot.supervision import TaskGaveUp, supervise
+
     check_local(config, runs_worker=True)
     engine, queue = await _open_queue(config)
     stop = asyncio.Event()
     _stop_on_signals(stop)
+    worker = _worker(config, queue, embedded=False)
     try:
-        await _worker(config, queue, embedded=False).run(stop)
+        await supervise("worker", lambda: worker.run(stop), stop=stop)
+    except TaskGaveUp as exc:
+        log.critical("%s; exiting so that the process supervisor restarts the worker", exc)
+        return 1
     finally:
         await engine.dispose()
+    return 0
 
 
 def build_bot(config: Config, queue):
@@ -113,8 +120,8 @@ def build_bot(config: Config, queue):
     return ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit)
 
 
-async def run_bot(config: Config) -> None:
-    """The bot, with the embedded worker unless the config turns it off."""
+async def run_bot(config: Config) -> int:
+    """The bot, with the embedded worker unless the config turns it off; 1 when a background task gave up."""
     check_local(config, runs_worker=config.worker.embedded)
     engine, queue = await _open_queue(config)
     bot = build_bot(config, queue)
@@ -125,15 +132,18 @@ async def run_bot(config: Config) -> None:
             await login(bot, config.discord.token or "", config.discord.api_base)
             runner = asyncio.create_task(bot.connect())
             stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
+            failed = asyncio.create_task(bot.supervisor.failed.wait())
+            await asyncio.wait([runner, stopper, failed], return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (stopper, failed):
+                waiter.cancel()
             if runner.done():
-                stopper.cancel()
                 runner.result()
             else:
                 await bot.close()
                 await runner
     finally:
         await engine.dispose()
+    return 1 if bot.supervisor.failed.is_set() else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database at {shown} is up to date")
         return 0
     try:
-        asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))
+        return asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))
     except KeyboardInterrupt:
         pass
     except StartupError as exc:

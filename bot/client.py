@@ -17,6 +17,7 @@ from bot.mentions import NO_MENTIONS
 from bot.modlog import ModLog
 from bot.remix_modal import submit_remix
 from bot.submissions import Submissions, TokenLimit
+from bot.supervision import Supervisor
 from bot.worker import Worker
 from db.moderation import Moderation
 from db.queue import Queue
@@ -46,7 +47,8 @@ class ImagineBot(discord.Client):
         self.delivery = Delivery(self, queue, config.outputs_dir, poll_seconds=config.queue.poll_seconds,
                                  max_side=config.generation.max_side)
         self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        # Delivery and the embedded worker run for the bot's whole life: supervised, so neither dies silently.
+        self.supervisor = Supervisor(self._stop)
         if worker is not None:
             worker.on_finished = lambda job_id: self.delivery.wakeup.set()
 
@@ -65,12 +67,13 @@ class ImagineBot(discord.Client):
         else:
             await self.tree.sync()
         self._stop.clear()
-        self._tasks.append(asyncio.create_task(self.delivery.run(self._stop), name="delivery"))
+        self.supervisor.start("delivery", lambda: self.delivery.run(self._stop))
         if self.config.diagnostics.loop_lag_seconds > 0:
-            lag = monitor_loop_lag(self.config.diagnostics.loop_lag_seconds, self._stop)
-            self._tasks.append(asyncio.create_task(lag, name="loop-lag"))
+            window = self.config.diagnostics.loop_lag_seconds
+            self.supervisor.start("loop-lag", lambda: monitor_loop_lag(window, self._stop))
         if self.worker is not None:
-            self._tasks.append(asyncio.create_task(self.worker.run(self._stop), name="worker"))
+            worker = self.worker
+            self.supervisor.start("worker", lambda: worker.run(self._stop))
 
     def notify_new_job(self) -> None:
         """Wake the embedded worker at once instead of at its next poll."""
@@ -87,15 +90,5 @@ class ImagineBot(discord.Client):
 
     async def close(self) -> None:
         """Stop claiming, let the running job finish or hand it back, then disconnect."""
-        self._stop.set()
-        grace = self.config.worker.shutdown_grace_seconds + 5
-        if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("%s ended with an error", task.get_name(), exc_info=task.exception())
-            self._tasks.clear()
+        await self.supervisor.close(grace_s=self.config.worker.shutdown_grace_seconds + 5)
         await super().close()

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from bot.supervision import Backoff, TaskGaveUp, supervise
 from db.errors import QueueError
 from db.queue import JobView, Queue
 from generation.errors import GenerationCancelled, GenerationError, OutOfMemory, PromptError, UploadError
@@ -55,6 +56,7 @@ class _RunState:
         self.preview_due = False
         self.preview = None
         self.lost = False  # the lease went to another worker: record nothing for this claim
+        self.previews_off = False  # saving a preview failed (disk full?): the job goes on without them
 
 
 class Worker:
@@ -140,7 +142,7 @@ class Worker:
         started = time.perf_counter()
         log.info("job %s claimed (%s, attempt %s)", job.id, job.kind, job.attempts)
         gen = asyncio.ensure_future(asyncio.to_thread(self._generate, job, state))
-        beat = asyncio.ensure_future(self._heartbeat(job, state, gen))
+        beat = asyncio.ensure_future(self._keep_alive(job, state, gen))
         stopper = asyncio.ensure_future(self._stop_after_grace(stop, state, gen))
         try:
             result_dir, scores = await asyncio.shield(gen)
@@ -183,14 +185,32 @@ class Worker:
         except (TimeoutError, Exception):
             state.cancel.set()
 
+    async def _keep_alive(self, job: JobView, state: _RunState, gen: asyncio.Future) -> None:
+        """The heartbeat, supervised: restarted after a failure; if it can't go on, the job stops.
+
+        Without renewals the lease runs out and another worker would run the job a second time, so a heartbeat
+        that keeps failing cancels the generation and records nothing (the job comes back when the lease ends).
+        """
+        finished = asyncio.Event()
+
+        async def beat() -> None:
+            await self._heartbeat(job, state, gen)
+            finished.set()
+
+        backoff = Backoff(base_s=min(self.heartbeat_seconds, 2.0) / 2, max_s=self.heartbeat_seconds,
+                          give_up_after=5, healthy_s=4 * self.heartbeat_seconds)
+        try:
+            await supervise(f"heartbeat of job {job.id}", beat, stop=finished, backoff=backoff)
+        except TaskGaveUp as exc:
+            log.error("%s; stopping job %s so that it cannot run twice", exc, job.id)
+            state.lost = True
+            state.cancel.set()
+
     async def _heartbeat(self, job: JobView, state: _RunState, gen: asyncio.Future) -> None:
         """Renew the lease and publish progress; stop generation if the job was cancelled or lost."""
         interval = min(self.heartbeat_seconds, 2.0)  # progress wants ~2 s; the lease only needs heartbeat_seconds
         while not gen.done():
             await asyncio.sleep(interval)
-            if state.preview_due and state.preview is not None:
-                state.preview_due = False
-                await asyncio.to_thread(self._save_preview, job, state.preview)
             try:
                 beat = await self.queue.heartbeat(job.id, job.claim_token, progress_step=state.step,
                                                   progress_total=state.total)
@@ -201,6 +221,14 @@ class Worker:
                 state.lost = not beat.held
                 log.warning("job %s %s; stopping it", job.id, "lost its lease" if state.lost else "was cancelled")
                 state.cancel.set()
+            # After the renewal: a preview that can't be written must never cost the lease.
+            if state.preview_due and state.preview is not None and not state.previews_off:
+                state.preview_due = False
+                try:
+                    await asyncio.to_thread(self._save_preview, job, state.preview)
+                except OSError:
+                    state.previews_off = True
+                    log.exception("saving a preview of job %s failed; it goes on without previews", job.id)
 
     def _save_preview(self, job: JobView, image) -> None:
         from generation.progress import write_preview

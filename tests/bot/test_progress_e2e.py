@@ -62,7 +62,7 @@ async def test_cancel_stops_a_running_job_and_says_so(runner: BotRunner) -> None
                                              timeout=60)
     except TimeoutError:
         pytest.fail(f"no cancel notice; the job is {await runner.bot.queue.get(job_id)}; worker task: "
-                    f"{[t for t in runner.bot._tasks]}")
+                    f"{runner.bot.supervisor.tasks}")
     assert f"(job #{job_id})" in notice.content
     assert (await runner.bot.queue.get(job_id)).status == "cancelled"
     assert not [m for m in fake.channel_messages() if is_result(m)]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from db.migrations import upgrade
 from db.queue import NewJob, Queue
 from generation.errors import GenerationCancelled, OutOfMemory
 from generation.metadata import infotext
-from generation.requests import GenerationKind, GenerationRequest, GenerationResult
+from generation.requests import GenerationKind, GenerationRequest, GenerationResult, Progress
 
 
 class Clock:
@@ -166,3 +169,82 @@ async def test_every_output_image_is_scored_and_stored_with_the_job(queue: Queue
     scores = (await queue.get(scored)).nsfw_scores
     assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores)
     assert (await queue.get(unscored)).nsfw_scores is None
+
+
+class PreviewingEngine(ScriptedEngine):
+    """A long job that reports a preview before it waits for the gate."""
+
+    def run(self, request, on_progress=None, cancel=None) -> GenerationResult:
+        if on_progress is not None:
+            on_progress(Progress(step=1, total=2, preview=Image.new("RGB", (8, 8))))
+        return super().run(request, on_progress, cancel)
+
+
+async def _heartbeats_while_running(queue: Queue, worker: Worker, job_id: int, gate: threading.Event,
+                                    calls: list[int], wanted: int) -> None:
+    """Run the job until `wanted` heartbeats went through, then let it finish."""
+    task = asyncio.create_task(worker.run_burst())
+    async with asyncio.timeout(20):
+        while len(calls) < wanted:
+            await asyncio.sleep(0.01)
+    gate.set()
+    await task
+
+
+def _count_heartbeats(queue: Queue, calls: list[int], fail: Callable[[int], BaseException | None]) -> None:
+    real = queue.heartbeat
+
+    async def counted(*args, **kwargs):
+        calls.append(1)
+        if (error := fail(len(calls))) is not None:
+            raise error
+        return await real(*args, **kwargs)
+
+    queue.heartbeat = counted
+
+
+async def test_a_disk_full_preview_never_stops_the_heartbeat(queue: Queue, tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Saving a preview fails with ENOSPC: logged once with its traceback; the lease keeps being renewed."""
+    gate = threading.Event()
+    job_id = await _enqueue(queue, "slow", 1)
+    worker = _worker(queue, PreviewingEngine(gate=gate), tmp_path)
+
+    def disk_full(job, image) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    worker._save_preview = disk_full
+    calls: list[int] = []
+    _count_heartbeats(queue, calls, lambda n: None)
+    with caplog.at_level(logging.ERROR):
+        await _heartbeats_while_running(queue, worker, job_id, gate, calls, wanted=4)
+    assert (await queue.get(job_id)).status == "succeeded"
+    failures = [r for r in caplog.records if "preview" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
+
+
+async def test_an_unexpected_heartbeat_error_restarts_the_heartbeat(queue: Queue, tmp_path: Path,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """A driver error the queue doesn't translate is logged with its traceback; the heartbeat starts again."""
+    gate = threading.Event()
+    job_id = await _enqueue(queue, "slow", 1)
+    worker = _worker(queue, ScriptedEngine(gate=gate), tmp_path)
+    calls: list[int] = []
+    _count_heartbeats(queue, calls, lambda n: RuntimeError("untranslated driver error") if n == 1 else None)
+    with caplog.at_level(logging.ERROR):
+        await _heartbeats_while_running(queue, worker, job_id, gate, calls, wanted=4)
+    assert (await queue.get(job_id)).status == "succeeded"
+    failures = [r for r in caplog.records if f"heartbeat of job {job_id} failed" in r.getMessage()]
+    assert len(failures) == 1 and "untranslated driver error" in str(failures[0].exc_info[1])
+
+
+async def test_a_heartbeat_that_keeps_failing_stops_its_job(queue: Queue, tmp_path: Path) -> None:
+    """No renewals means another worker may take the job: the generation stops and nothing is recorded."""
+    job_id = await _enqueue(queue, "slow", 1)
+    worker = _worker(queue, ScriptedEngine(gate=threading.Event()), tmp_path)
+    calls: list[int] = []
+    _count_heartbeats(queue, calls, lambda n: RuntimeError("still broken"))
+    async with asyncio.timeout(20):
+        await worker.run_burst()
+    job = await queue.get(job_id)
+    assert len(calls) == 5 and job.status == "running"  # left for its lease to expire and the job to come back
