@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = display_url(config.database_url)  # never print the password
         try:
             asyncio.run(upgrade(config.database_url))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, one line without the password
             reason = redact(f"{type(exc).__name__}: {exc}".splitlines()[0], config.database_url)
             print(f"imagine-bot: could not upgrade the database at {shown}: {reason}", file=sys.stderr)
             return 1

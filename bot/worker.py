@@ -63,8 +63,8 @@ class Worker:
     """Claims and runs jobs until told to stop."""
 
     def __init__(self, queue: Queue, engine_factory: Callable[..., Engine], data_dir: Path, *,
-                 worker_id: str | None = None, heartbeat_seconds: float = 15.0, poll_seconds: float = 1.0,
-                 shutdown_grace_seconds: float = 30.0, on_finished: Callable[[int], None] | None = None,
+                 heartbeat_seconds: float, poll_seconds: float, shutdown_grace_seconds: float,
+                 worker_id: str | None = None, on_finished: Callable[[int], None] | None = None,
                  default_model: str = "", classifier: NsfwClassifier | None = None) -> None:
         self.queue = queue
         self.engine_factory = engine_factory

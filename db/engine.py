@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 # Query parameters of a PostgreSQL URL that become asyncpg `server_settings`, so a whole configuration (including a
@@ -21,7 +22,7 @@ def display_url(url: str) -> str:
     """The URL as logs and terminals may show it: the password replaced by ***."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: show none of it rather than risk a secret
+    except ArgumentError:  # not even a URL: show none of it rather than risk a secret
         return "<unparsable database URL>"
 
 
@@ -29,7 +30,7 @@ def redact(text: str, url: str) -> str:
     """`text` (an error message, say) with the URL's password, if it has one, replaced by ***."""
     try:
         password = make_url(url).password
-    except Exception:
+    except ArgumentError:
         return text
     return text.replace(str(password), "***") if password else text
 

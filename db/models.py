@@ -44,7 +44,6 @@ class JobKind(enum.StrEnum):
     imagine = "imagine"  # a new 2x2 grid from a prompt
     variation = "variation"  # a grid of variations of one parent tile
     refine = "refine"  # one parent tile, 2x and refined (the U buttons)
-    upscale = "upscale"  # one parent tile upscaled without changing its content
     reroll = "reroll"  # the parent's prompt again with new seeds
     img2img = "img2img"  # a new grid from an uploaded image and a prompt
     enhance = "enhance"  # one tile of a fast grid re-rendered by the full model from the same seed

@@ -17,7 +17,7 @@ from generation.requests import (
     Progress,
 )
 from generation.samplers import make_scheduler, sampler_of
-from generation.tokens import check_token_limit, count_tokens
+from generation.tokens import check_token_limit
 from generation.variations import initial_noise
 
 
@@ -64,10 +64,6 @@ class Engine:
         if source not in self._tiny_vaes:
             self._tiny_vaes[source] = pipelines.load_tiny_vae(source, self.device, self.dtype)
         return self._tiny_vaes[source]
-
-    def count_tokens(self, prompt: str) -> int:
-        """Tokens the text encoder sees for `prompt`, start and end included."""
-        return count_tokens(self.pipe.tokenizer, prompt)
 
     def check_token_limit(self, prompt: str) -> int:
         """The token count of `prompt`; PromptError when the text encoder would truncate it."""

@@ -13,6 +13,7 @@ from generation.errors import (
 )
 from generation.outputs import write_outputs
 from generation.requests import GenerationResult
+from generation.tokens import count_tokens
 from tests.generation.conftest import STEPS, mean_abs_difference, tiny_request
 from tests.generation.reference import read_parameters, tile_noise
 
@@ -119,7 +120,7 @@ def test_sampler_choice_does_not_leak_into_next_run(engine, grid_result):
 
 def test_count_tokens_includes_start_and_end(engine):
     """A one-letter prompt is three tokens: start, the letter, end."""
-    assert engine.count_tokens("a") == 3
+    assert count_tokens(engine.pipe.tokenizer, "a") == 3
 
 
 def test_token_limit_names_the_count(engine):

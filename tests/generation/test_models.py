@@ -50,7 +50,7 @@ def test_tokenizer_loads_alone_and_counts_like_the_engine(tiny_model_dir, engine
     """load_tokenizer reads only the tokenizer and counts tokens as the engine does."""
     tokenizer = load_tokenizer(str(tiny_model_dir))
     prompt = "a lighthouse at dusk"
-    assert count_tokens(tokenizer, prompt) == engine.count_tokens(prompt)
+    assert count_tokens(tokenizer, prompt) == count_tokens(engine.pipe.tokenizer, prompt)
 
 
 def test_tokenizer_limit_accepts_short_and_refuses_long(tiny_model_dir):
