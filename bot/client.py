@@ -34,7 +34,9 @@ class ImagineBot(discord.Client):
                  prompt_defaults: PromptDefaults, token_limit: TokenLimit | None = None) -> None:
         # Only guild events are needed: no message content, no members list (privileged intents stay off).
         # No message pings anyone unless it says whom: prompts are member text and may say @everyone.
-        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS)
+        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
+                         # A long 429 raises instead of parking a task for minutes; delivery reschedules it.
+                         max_ratelimit_timeout=30.0)
         self.config, self.queue, self.submissions = config, queue, submissions
         self.worker = worker
         self.prompt_defaults = prompt_defaults
@@ -74,6 +76,10 @@ class ImagineBot(discord.Client):
         if self.worker is not None:
             worker = self.worker
             self.supervisor.start("worker", lambda: worker.run(self._stop))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Keep each interaction while its token lives: a result the channel refuses can still reach its member."""
+        self.delivery.poster.interactions.remember(interaction)
 
     def notify_new_job(self) -> None:
         """Wake the embedded worker at once instead of at its next poll."""

@@ -3,6 +3,12 @@
 Results go out as the bot's own channel messages (interaction tokens expire after 15 minutes; queues can be
 longer). Posting is idempotent: the result message id is recorded, and a delivery that may have been cut off
 between "sent" and "recorded" first looks for its message in the channel before posting again.
+
+Discord's bad minutes: each job is delivered in its own task, so one waiting out a 429 or a 5xx never holds up
+the others. 429s wait out `retry_after`; 5xx and connection errors retry with backoff and jitter for up to an
+hour (the wait is stored with the job, so queue.undelivered() pages past it). A refusal that another try can't
+fix (403, 404, any other 4xx) or an hour of failures sends the result to the member privately instead: an
+ephemeral follow-up while the interaction lives, else a DM; the reason is recorded as `delivery_failed`.
 """
 
 from __future__ import annotations
@@ -16,129 +22,146 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 
-from bot.buttons import grid_view, single_view
-from bot.mentions import NO_MENTIONS, only_user
+from bot.mentions import NO_MENTIONS
+from bot.posting import Poster, headline, job_label, outcome_text
 from db.errors import QueueError
 from db.queue import JobView, Queue
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
 
+__all__ = ["Delivery", "headline", "job_label", "outcome_text", "progress_text"]
+
 log = logging.getLogger(__name__)
 
 # Discord allows about 5 edits per 5 s per channel; one edit per job every 2 s keeps well inside with a few jobs.
 EDIT_INTERVAL_S = 2.0
-MAX_DELIVERY_ATTEMPTS = 8
-HISTORY_SCAN = 200
+RETRY_FOR = timedelta(hours=1)
+BACKOFF_BASE_S, BACKOFF_MAX_S = 2.0, 300.0
+BATCH = 20
+DRAIN_S = 10.0
 
 
-def job_label(job: JobView) -> str:
-    """`(job #12)` or `(variations of #3, tile 2 - job #12)`; also the marker a re-delivery searches for."""
-    what = {"variation": "variations of", "refine": "upscale of", "img2img": "variations of",
-            "reroll": "re-roll of", "enhance": "enhancement of"}.get(job.kind)
-    if what and job.parent_job_id:
-        tile = f", tile {job.parent_tile}" if job.parent_tile else ""
-        return f"({what} #{job.parent_job_id}{tile} - job #{job.id})"
-    return f"(job #{job.id})"
+class CannotCheckHistory(Exception):
+    """A retry must look for an earlier post first, and the channel's history is closed to the bot."""
 
 
-def headline(job: JobView) -> str:
-    """The first line of every message about a job: prompt, member, job label."""
-    prompt = job.prompt if len(job.prompt) <= 1500 else job.prompt[:1500] + "…"
-    return f"**{discord.utils.escape_markdown(prompt)}** - <@{job.user_id}> {job_label(job)}"
+def retry_after(error: BaseException, attempt: int, rng: random.Random) -> float | None:
+    """Seconds to wait before trying again, or None when another try can't help."""
+    if isinstance(error, discord.RateLimited):
+        return error.retry_after
+    if isinstance(error, discord.HTTPException):
+        if error.status == 429:
+            header = error.response.headers.get("Retry-After") if error.response is not None else None
+            return float(header) if header else BACKOFF_BASE_S
+        if error.status < 500:
+            return None  # 400, 403, 404, 413...: the same request would be refused again
+    elif isinstance(error, FileNotFoundError | CannotCheckHistory) or not isinstance(
+            error, OSError | aiohttp.ClientError | TimeoutError | QueueError):
+        return None
+    return min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1)) * rng.uniform(0.5, 1.0)
+
+
+def describe(error: BaseException) -> str:
+    """A short reason for members and for /info (no tracebacks, no internals)."""
+    if isinstance(error, CannotCheckHistory):
+        return "I can't read that channel's message history (Read Message History) to check for an earlier post"
+    if isinstance(error, discord.HTTPException):
+        return f"Discord answered {error.status}: {error.text or getattr(error.response, 'reason', '')}".rstrip(": ")
+    if isinstance(error, FileNotFoundError):
+        return "the result's files are missing on the bot's disk"
+    return f"{type(error).__name__}: {error}"[:200]
+
+
+def progress_text(job: JobView) -> str:
+    """`generating... 40% (8/20 steps)`."""
+    if not job.progress_total:
+        return "- starting…"
+    percent = round(100 * job.progress_step / job.progress_total)
+    return f"- generating… {percent}% ({job.progress_step}/{job.progress_total} steps)"
 
 
 class Delivery:
     """Posts results and failures, and edits status messages with progress."""
 
-    def __init__(self, bot: ImagineBot, queue: Queue, outputs_dir: Path, *, poll_seconds: float = 1.0,
-                 max_side: int = 2048) -> None:
+    def __init__(self, bot: ImagineBot, queue: Queue, outputs_dir: Path, *, poll_seconds: float, max_side: int,
+                 rng: random.Random | None = None) -> None:
         self.bot, self.queue, self.outputs_dir = bot, queue, outputs_dir
+        self.poster = Poster(bot, outputs_dir, max_side)
         self.poll_seconds = poll_seconds
-        self.max_side = max_side
+        self.rng = rng or random.Random()
         self.wakeup = asyncio.Event()
-        self._not_before: dict[int, float] = {}
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, tuple[float, int]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver and update progress until stopped; a failure in one round never ends the loop."""
-        while not stop.is_set():
-            try:
-                await self.deliver_pending()
-                await self.update_progress()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery round failed; trying again shortly")
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
-            self.wakeup.clear()
+        """Deliver and update progress until stopped; deliveries under way get a moment to finish."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self.deliver_pending()
+                    await self.update_progress()
+                except QueueError as exc:  # a locked or restarting database: the next round tries again
+                    log.warning("delivery round failed (%s); trying again shortly", exc)
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), timeout=self.poll_seconds)
+                except TimeoutError:
+                    pass
+                self.wakeup.clear()
+        finally:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        tasks = list(self._in_flight.values())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=DRAIN_S)
+            for task in pending:
+                task.cancel()  # an interrupted post is found in the channel's history next time
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def deliver_pending(self) -> int:
-        """Deliver every finished, undelivered job whose backoff has passed; returns how many went out."""
-        delivered = 0
-        for job in await self.queue.undelivered(limit=20):
-            if self._not_before.get(job.id, 0.0) > time.monotonic():
-                continue
+        """Start a delivery task for every job that is due and not already under way; returns how many started."""
+        jobs = await self.queue.undelivered(limit=BATCH, skip=set(self._in_flight))
+        for job in jobs:
+            task = asyncio.create_task(self._deliver(job), name=f"deliver job {job.id}")
+            self._in_flight[job.id] = task
+            task.add_done_callback(lambda _, job_id=job.id: self._in_flight.pop(job_id, None))
+        return len(jobs)
+
+    async def _deliver(self, job: JobView) -> None:
+        attempt = job.delivery_attempts + 1
+        try:
+            attempt = await self.queue.begin_delivery(job.id)
+            await self.deliver(job, attempt)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # every failure is decided on here; none may end the task unseen
             try:
-                delivered += await self.deliver(job)
-            except (discord.Forbidden, discord.NotFound) as exc:
-                log.error("job %s can't be delivered to channel %s (%s); giving up", job.id, job.channel_id, exc)
-                await self.queue.mark_delivered(job.id, None)
-            except (discord.HTTPException, OSError) as exc:
-                backoff = min(60.0, 2.0 ** job.delivery_attempts) * random.uniform(0.8, 1.2)
-                self._not_before[job.id] = time.monotonic() + backoff
-                log.warning("delivering job %s failed (%s); retrying in %.0f s", job.id, exc, backoff)
-                if job.delivery_attempts + 1 >= MAX_DELIVERY_ATTEMPTS:
-                    log.error("job %s: giving up delivery after %d attempts", job.id, MAX_DELIVERY_ATTEMPTS)
-                    await self.queue.mark_delivered(job.id, None)
-        return delivered
+                await self._after_failure(job, attempt, exc)
+            except Exception:  # noqa: BLE001 - logged with its traceback; the job stays due and is tried again
+                log.exception("recording the failed delivery of job %s failed; it is tried again", job.id)
 
-    async def _channel(self, channel_id: int) -> discord.abc.Messageable:
-        channel = self.bot.get_channel(channel_id)
-        if channel is None:
-            channel = await self.bot.fetch_channel(channel_id)
-        return channel  # type: ignore[return-value]
-
-    async def _already_posted(self, channel: discord.abc.Messageable, job: JobView) -> discord.Message | None:
-        """After an interrupted delivery, find the message we may already have posted for this job."""
-        # Only messages posted after the job finished can be its result; Discord ids encode their time.
-        since = job.finished_at or job.created_at
-        after = discord.Object(discord.utils.time_snowflake(since - timedelta(seconds=5)))
-        async for message in channel.history(limit=HISTORY_SCAN, after=after):
-            if message.author.id != self.bot.user.id or message.id == job.status_message_id:
-                continue
-            ids = [c.custom_id for row in message.components for c in getattr(row, "children", [])
-                   if getattr(c, "custom_id", None)]
-            if ids and any(cid.split(":")[2:3] == [str(job.id)] for cid in ids):
-                return message  # a result: its buttons carry the job id
-            if not ids and message.content == outcome_text(job):
-                return message  # a failure or cancellation notice
-        return None
-
-    async def deliver(self, job: JobView) -> int:
-        """Post one job's result (or failure) once and record it; returns 1 if a message now exists."""
-        attempt = await self.queue.begin_delivery(job.id)
-        channel = await self._channel(job.channel_id)
-        if attempt > 1 and (existing := await self._already_posted(channel, job)) is not None:
-            log.info("job %s was already posted as message %s; recording it", job.id, existing.id)
-            await self.queue.mark_delivered(job.id, existing.id)
-            await self._drop_status(channel, job)
-            return 1
-        if job.status == "succeeded":
-            message = await self._post_result(channel, job)
-        else:
-            message = await channel.send(outcome_text(job), allowed_mentions=only_user(job.user_id))
+    async def deliver(self, job: JobView, attempt: int) -> None:
+        """Post one job's result (or failure) once and record it."""
+        channel = await self.poster.channel(job.channel_id)
+        if attempt > 1:
+            try:
+                existing = await self.poster.already_posted(channel, job)
+            except discord.Forbidden as exc:
+                raise CannotCheckHistory() from exc
+            if existing is not None:
+                log.info("job %s was already posted as message %s; recording it", job.id, existing.id)
+                await self.queue.mark_delivered(job.id, existing.id)
+                await self._drop_status(job)
+                return
+        message = await self.poster.post(channel, job)
         await self.queue.mark_delivered(job.id, message.id)
-        self._not_before.pop(job.id, None)
-        await self._drop_status(channel, job)
+        await self._drop_status(job)
         if job.status == "succeeded":
             await self._copy_by_dm(job, message)
-        return 1
 
     async def _copy_by_dm(self, job: JobView, posted: discord.Message) -> None:
         """With /settings dm_results on, the owner also gets the image by DM (best effort: DMs may be closed)."""
@@ -155,42 +178,49 @@ class Delivery:
 
     async def repost(self, channel: discord.abc.Messageable, job: JobView, note: str) -> discord.Message:
         """A finished job's result again (/show), with fresh buttons and a note; it pings nobody."""
-        return await self._post_result(channel, job, content=f"{headline(job)} {note}",
-                                       mentions=NO_MENTIONS)
+        return await self.poster.post(channel, job, content=f"{headline(job)} {note}", mentions=NO_MENTIONS)
 
-    async def _post_result(self, channel: discord.abc.Messageable, job: JobView, *, content: str | None = None,
-                           mentions: discord.AllowedMentions | None = None) -> discord.Message:
-        folder = self.outputs_dir / str(job.id)  # this host's view of the shared data folder
-        grid = folder / "grid.png"
-        path = grid if grid.exists() else folder / "tile-1.png"
-        data = await asyncio.to_thread(path.read_bytes)
-        limit = getattr(getattr(channel, "guild", None), "filesize_limit", discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
-        filename = path.name
-        if len(data) > limit:  # a huge upscale: send a JPEG of it rather than nothing
-            data, filename = await asyncio.to_thread(_as_jpeg, path), path.stem + ".jpg"
-        if path == grid:
-            view = grid_view(job.id, enhance=self._is_fast(job))
+    async def _after_failure(self, job: JobView, attempt: int, error: Exception) -> None:
+        wait = retry_after(error, attempt, self.rng)
+        if wait is not None:
+            delayed = await self.queue.delay_delivery(job.id, wait)
+            if delayed is None:
+                return  # delivered meanwhile
+            failing_for = self.queue.now() - (delayed.delivery_error_at or self.queue.now())
+            if failing_for < RETRY_FOR:
+                log.warning("delivering job %s failed (%s); retrying in %.0f s", job.id, describe(error), wait)
+                return
+            reason = f"Discord kept failing for {failing_for.total_seconds() / 60:.0f} minutes ({describe(error)})"
         else:
-            width, height = job.params.get("width", 0), job.params.get("height", 0)
-            view = single_view(job.id, can_upscale=max(width, height) * 2 <= self.max_side)
-        return await channel.send(content or headline(job), file=discord.File(io.BytesIO(data), filename=filename),
-                                  view=view, allowed_mentions=mentions or only_user(job.user_id))
+            reason = describe(error)
+            if not isinstance(error, discord.HTTPException | CannotCheckHistory | FileNotFoundError):
+                log.error("delivering job %s failed unexpectedly", job.id, exc_info=error)
+        await self._give_up(job, reason)
 
-    def _is_fast(self, job: JobView) -> bool:
-        """Whether a configured fast model made this job (its grid then gets Enhance buttons)."""
-        from bot.fast_jobs import fast_model_of
-        from generation.requests import GenerationRequest
-
+    async def _give_up(self, job: JobView, reason: str) -> None:
+        """The channel won't take it: tell the member privately, and record why for /info."""
+        how = "the member could not be told: the interaction had expired and DMs are closed"
         try:
-            return fast_model_of(self.bot.config, GenerationRequest.from_dict(job.params)) is not None
-        except ValueError:
-            return False
+            if await self.poster.follow_up(job, reason) is not None:
+                how = "sent to the member as a private follow-up"
+        except (discord.HTTPException, OSError, aiohttp.ClientError) as exc:
+            log.warning("private follow-up for job %s failed: %s", job.id, describe(exc))
+        if how.startswith("the member"):
+            try:
+                await self.poster.direct_message(job, reason)
+                how = "sent to the member as a DM"
+            except (discord.HTTPException, OSError, aiohttp.ClientError) as exc:
+                how = f"the member could not be told ({describe(exc)})"
+        log.error("job %s could not be posted in channel %s: %s; %s", job.id, job.channel_id, reason, how)
+        await self.queue.mark_delivered(job.id, None, failed=f"{reason}; {how}")
+        await self._drop_status(job)
 
-    async def _drop_status(self, channel: discord.abc.Messageable, job: JobView) -> None:
+    async def _drop_status(self, job: JobView) -> None:
         """The result replaces the live status message."""
         self._last_edit.pop(job.id, None)
         if job.status_message_id:
             try:
+                channel = await self.poster.channel(job.channel_id)
                 await channel.get_partial_message(job.status_message_id).delete()  # type: ignore[attr-defined]
             except discord.HTTPException:
                 pass
@@ -202,7 +232,6 @@ class Delivery:
             last = self._last_edit.get(job.id)
             if last and (now - last[0] < EDIT_INTERVAL_S or last[1] == job.progress_step):
                 continue
-            channel = await self._channel(job.channel_id)
             text = f"{headline(job)} {progress_text(job)}"
             preview_path = self.outputs_dir / str(job.id) / "preview.jpg"
             files = []
@@ -210,36 +239,13 @@ class Delivery:
                 data = await asyncio.to_thread(preview_path.read_bytes)
                 files = [discord.File(io.BytesIO(data), filename="preview.jpg")]
             try:
+                channel = await self.poster.channel(job.channel_id)
                 if job.status_message_id is None:
                     message = await channel.send(text, files=files, allowed_mentions=NO_MENTIONS)
                     await self.queue.set_status_message(job.id, message.id)
                 else:
                     await channel.get_partial_message(job.status_message_id).edit(  # type: ignore[attr-defined]
                         content=text, attachments=files)
-            except discord.HTTPException as exc:
+            except (discord.HTTPException, OSError, aiohttp.ClientError) as exc:
                 log.warning("status update for job %s failed: %s", job.id, exc)
             self._last_edit[job.id] = (now, job.progress_step)
-
-
-def outcome_text(job: JobView) -> str:
-    """What a member reads when a job ends without images: failed (with the reason) or cancelled."""
-    if job.status == "cancelled":
-        return f"{headline(job)} was cancelled."
-    return f"{headline(job)} failed: {discord.utils.escape_markdown(job.error or 'unknown error')}"
-
-
-def progress_text(job: JobView) -> str:
-    """`generating... 40% (8/20 steps)`."""
-    if not job.progress_total:
-        return "- starting…"
-    percent = round(100 * job.progress_step / job.progress_total)
-    return f"- generating… {percent}% ({job.progress_step}/{job.progress_total} steps)"
-
-
-def _as_jpeg(path: Path) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    with Image.open(path) as image:
-        image.convert("RGB").save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()

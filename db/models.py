@@ -139,6 +139,9 @@ class Job(Base):
     result_message_id: Mapped[int | None] = mapped_column(BigInteger)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivery_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    delivery_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a retry waits until then (429, 5xx)
+    delivery_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first failed attempt, for the time limit
+    delivery_failed: Mapped[str | None] = mapped_column(Text)  # why the result never reached its channel (for /info)
 
 
 class ModerationAction(Base):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from db import leases, statements
@@ -257,10 +257,17 @@ class Queue:
         stmt = select(JOBS).where(JOBS.c.status == JobStatus.running).order_by(JOBS.c.started_at, JOBS.c.id)
         return await self._views(stmt)
 
-    async def undelivered(self, limit: int = 20) -> list[JobView]:
-        """Finished jobs whose result (or failure, or cancellation while running) the bot has not posted yet."""
-        stmt = (select(JOBS).where(JOBS.c.status.in_(FINISHED), JOBS.c.delivered_at.is_(None))
+    async def undelivered(self, limit: int = 20, *, skip: Collection[int] = ()) -> list[JobView]:
+        """Finished jobs whose result (or failure, or cancellation while running) is due to be posted now.
+
+        Jobs waiting out a retry delay, and those in `skip` (deliveries under way), are paged past, so a few stuck
+        deliveries never hide the jobs behind them.
+        """
+        stmt = (select(JOBS).where(JOBS.c.status.in_(FINISHED), JOBS.c.delivered_at.is_(None),
+                                   JOBS.c.delivery_due_at.is_(None) | (JOBS.c.delivery_due_at <= self._now()))
                 .order_by(JOBS.c.finished_at, JOBS.c.id).limit(limit))
+        if skip:
+            stmt = stmt.where(JOBS.c.id.not_in(list(skip)))
         return await self._views(stmt)
 
     async def count_active(self, user_id: int) -> int:
@@ -296,12 +303,25 @@ class Queue:
         async with self._write() as session:
             return (await session.execute(stmt)).scalar() or 0
 
-    async def mark_delivered(self, job_id: int, result_message_id: int | None) -> bool:
-        """Record delivery once; a second call returns False and changes nothing."""
+    async def mark_delivered(self, job_id: int, result_message_id: int | None, *, failed: str | None = None) -> bool:
+        """Record delivery once (`failed`: why it never reached its channel); a second call changes nothing."""
         stmt = (update(JOBS).where(JOBS.c.id == job_id, JOBS.c.delivered_at.is_(None))
-                .values(delivered_at=self._now(), result_message_id=result_message_id))
+                .values(delivered_at=self._now(), result_message_id=result_message_id, delivery_failed=failed,
+                        delivery_due_at=None))
         async with self._write() as session:
             return (await session.execute(stmt)).rowcount == 1
+
+    async def delay_delivery(self, job_id: int, seconds: float) -> JobView | None:
+        """A delivery attempt failed for now: try again after `seconds`; remembers when the failures began."""
+        now = self._now()
+        stmt = (update(JOBS).where(JOBS.c.id == job_id, JOBS.c.delivered_at.is_(None))
+                .values(delivery_due_at=now + timedelta(seconds=seconds),
+                        delivery_error_at=func.coalesce(JOBS.c.delivery_error_at,
+                                                                literal(now, JOBS.c.delivery_error_at.type)))
+                .returning(*JOBS.c))
+        async with self._write() as session:
+            row = (await session.execute(stmt)).mappings().first()
+        return None if row is None else JobView.from_row(row)
 
     async def set_status_message(self, job_id: int, message_id: int) -> bool:
         """Remember the message that shows the job's progress; False when the job does not exist."""

@@ -84,6 +84,9 @@ class JobView:
     result_message_id: int | None
     delivered_at: datetime | None
     delivery_attempts: int
+    delivery_due_at: datetime | None
+    delivery_error_at: datetime | None
+    delivery_failed: str | None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> JobView:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -196,3 +196,39 @@ async def test_naive_clock_is_refused(db_url: str) -> None:
             await queue.enqueue(new_job())
     finally:
         await engine.dispose()
+
+
+async def _finished(queue: Queue, clock: FakeClock, user_id: int) -> JobView:
+    """A job that ran and succeeded a second after the previous one."""
+    await queue.enqueue(new_job(user_id=user_id))
+    job = await queue.claim("w1")
+    clock.advance(1)
+    await queue.succeed(job.id, job.claim_token, f"/out/{job.id}", 1.0)
+    return job
+
+
+async def test_undelivered_pages_past_jobs_waiting_out_a_retry(queue: Queue, clock: FakeClock) -> None:
+    """Jobs whose delivery waits for a retry, and deliveries under way, never hide the jobs behind them."""
+    ids = []
+    for n in range(4):
+        job = await _finished(queue, clock, n)
+        ids.append(job.id)
+    for job_id in ids[:2]:
+        await queue.delay_delivery(job_id, 60)
+    assert [j.id for j in await queue.undelivered(limit=1)] == [ids[2]]
+    assert [j.id for j in await queue.undelivered(limit=1, skip={ids[2]})] == [ids[3]]
+    clock.advance(61)
+    assert [j.id for j in await queue.undelivered(limit=1)] == [ids[0]]
+
+
+async def test_delay_delivery_keeps_the_first_error_time_and_mark_delivered_records_why(queue: Queue,
+                                                                                       clock: FakeClock) -> None:
+    """delivery_error_at is when failures began; mark_delivered(failed=...) keeps the reason for /info."""
+    job = await _finished(queue, clock, 1)
+    first = await queue.delay_delivery(job.id, 5)
+    clock.advance(10)
+    second = await queue.delay_delivery(job.id, 5)
+    assert second.delivery_error_at == first.delivery_error_at == first.delivery_due_at - timedelta(seconds=5)
+    assert await queue.mark_delivered(job.id, None, failed="403 Missing Permissions; sent as a DM")
+    done = await queue.get(job.id)
+    assert done.delivery_failed == "403 Missing Permissions; sent as a DM" and done.delivery_due_at is None

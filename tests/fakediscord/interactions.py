@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.fakediscord.commands import SUB_COMMAND, SUB_COMMAND_GROUP
 from tests.fakediscord.messages import Message, MessageStore
-from tests.fakediscord.state import ATTACHMENT_SIZE_LIMIT, World
+from tests.fakediscord.state import World
 
 APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT = 2, 3, 5
 PONG, CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE, UPDATE_MESSAGE, MODAL = 1, 4, 5, 6, 7, 9
@@ -107,7 +107,7 @@ def base_payload(world: World, record_id: int, token: str, kind: int, channel_id
         "id": str(record_id), "application_id": str(world.application_id), "type": kind, "token": token,
         "version": 1, "channel_id": str(channel_id), "channel": channel.payload(),
         "app_permissions": str(world.permissions(world.bot.id)), "locale": "en-US",
-        "entitlements": [], "entitlement_sku_ids": [], "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+        "entitlements": [], "entitlement_sku_ids": [], "attachment_size_limit": world.attachment_size_limit,
     }
     if channel.guild_id is not None:
         member = world.members[user_id].payload() | {"permissions": str(world.permissions(user_id))}

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from tests.fakediscord.bodies import Body, read_body
 from tests.fakediscord.errors import DiscordError, json_response, not_found
+from tests.fakediscord.faults import Faults
 from tests.fakediscord.ratelimits import default_headers
 
 API_PREFIX = "/api/v10"
@@ -48,7 +49,7 @@ def route_template(request: web.Request) -> str | None:
     return None
 
 
-def make_middleware(token: str, log: list[RequestRecord]):
+def make_middleware(token: str, log: list[RequestRecord], faults: Faults | None = None):
     """Middleware that checks auth, records the request and turns errors into Discord's JSON."""
 
     @web.middleware
@@ -65,7 +66,8 @@ def make_middleware(token: str, log: list[RequestRecord]):
             record.files = [(f.filename, f.content_type, len(f.data)) for f in body.files]
             if not record.path.startswith(TOKEN_IN_PATH) and request.headers.get("Authorization") != f"Bot {token}":
                 raise DiscordError(401, 0, "401: Unauthorized")
-            response = await handler(request)
+            injected = faults.response_for(request, template, body) if faults is not None else None
+            response = injected if injected is not None else await handler(request)
         except DiscordError as error:
             response = json_response(error.body(), status=error.status)
         except web.HTTPMethodNotAllowed:

@@ -14,7 +14,6 @@ from tests.fakediscord.interactions import (
 from tests.fakediscord.messages import EPHEMERAL, LOADING, Message
 from tests.fakediscord.rest import no_content
 from tests.fakediscord.routes_meta import _snowflake
-from tests.fakediscord.state import ATTACHMENT_SIZE_LIMIT
 from tests.fakediscord.validation import check_file_sizes, check_message_body, check_modal
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ class InteractionRoutes:
         if kind in (CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE):
             if kind == CHANNEL_MESSAGE:
                 check_message_body(data, creating=True, file_count=len(files))
-            check_file_sizes([(f.filename, f.content_type, f.data) for f in files], ATTACHMENT_SIZE_LIMIT)
+            check_file_sizes([(f.filename, f.content_type, f.data) for f in files], self.fake.world.attachment_size_limit)
             flags = int(data.get("flags") or 0) & SETTABLE_FLAGS
             if kind == DEFERRED_CHANNEL_MESSAGE:
                 # A deferred reply is a "thinking" placeholder until the bot edits it.
@@ -158,7 +157,7 @@ class InteractionRoutes:
         record = self._record(request)
         body = self.fake.read_message_body(request)
         check_message_body(body.json, creating=True, file_count=len(body.files))
-        check_file_sizes([(f.filename, f.content_type, f.data) for f in body.files], ATTACHMENT_SIZE_LIMIT)
+        check_file_sizes([(f.filename, f.content_type, f.data) for f in body.files], self.fake.world.attachment_size_limit)
         original = record.original
         if original is not None and original.flags & LOADING:
             message = await self.fake.messenger.edit(original, body.json, body.files)
@@ -180,7 +179,7 @@ class InteractionRoutes:
         _, message = self._target(request)
         body = self.fake.read_message_body(request)
         check_message_body(body.json, creating=False)
-        check_file_sizes([(f.filename, f.content_type, f.data) for f in body.files], ATTACHMENT_SIZE_LIMIT)
+        check_file_sizes([(f.filename, f.content_type, f.data) for f in body.files], self.fake.world.attachment_size_limit)
         template = WEBHOOK + "/messages/{message_id}"
         retry_after = self.fake.edit_limiter.retry_after(message.channel_id)
         if retry_after:

@@ -24,6 +24,7 @@ from tests.fakediscord.bodies import Body, Upload
 from tests.fakediscord.clock import FakeClock, Snowflakes
 from tests.fakediscord.commands import CommandRegistry
 from tests.fakediscord.errors import DiscordError, unknown
+from tests.fakediscord.faults import Fault, Faults
 from tests.fakediscord.gateway import GUILDS, RECONNECT, Gateway
 from tests.fakediscord.interactions import (
     APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL, MODAL_SUBMIT, InteractionRecord, base_payload, command_data,
@@ -53,6 +54,7 @@ class FakeDiscord:
         self.gateway = Gateway(self.world, lambda: self.gateway_url)
         self.messenger = Messenger(self.world, self.store, self.gateway, self.clock, self.ids, self._attachment_url)
         self.edit_limiter = EditLimiter(self.clock)
+        self.faults = Faults(self.clock)
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
         self.requests: list[RequestRecord] = []
@@ -63,7 +65,7 @@ class FakeDiscord:
 
     async def start(self) -> None:
         """Serve on 127.0.0.1 on a free port."""
-        app = web.Application(middlewares=[make_middleware(self.world.token, self.requests)], client_max_size=64 * 1024 * 1024)
+        app = web.Application(middlewares=[make_middleware(self.world.token, self.requests, self.faults)], client_max_size=64 * 1024 * 1024)
         message_routes = MessageRoutes(self)
         for routes in (MetaRoutes(self), message_routes, InteractionRoutes(self)):
             for method, path, handler in routes.table():
@@ -218,6 +220,16 @@ class FakeDiscord:
     def limit_edits(self, limit: int = 5, window_s: float = 5.0) -> None:
         """Turn on a per-channel message-edit rate limit; 429s land in `fake.rate_limit_hits`."""
         self.edit_limiter.enable(limit, window_s)
+
+    def inject_fault(self, method: str, template: str, status: int, *, channel_id: int | None = None,
+                     times: int | None = None, for_seconds: float | None = None, retry_after: float = 1.0,
+                     code: int | None = None, message: str | None = None,
+                     when: Callable[[Body], bool] | None = None) -> Fault:
+        """Answer a route (e.g. "POST", "/channels/{channel_id}/messages") with an error, `times` times or for
+        `for_seconds` on the fake's clock; 429s carry `retry_after`; `when` picks requests by body. Returns the fault; its `hits` list the answers."""
+        until = None if for_seconds is None else self.clock.now() + for_seconds
+        return self.faults.add(Fault(method, template, status, channel_id, times, until, retry_after, code, message,
+                                     when))
 
     @property
     def rate_limit_hits(self) -> list[tuple[int, float]]:

@@ -130,6 +130,8 @@ class World:
     roles: dict[int, Role] = field(default_factory=dict)
     channels: dict[int, Channel] = field(default_factory=dict)
     members: dict[int, Member] = field(default_factory=dict)
+    # What interactions announce as attachment_size_limit, and enforce on their responses and follow-ups.
+    attachment_size_limit: int = ATTACHMENT_SIZE_LIMIT
 
     def __post_init__(self) -> None:
         # Newer applications share one id between the application and its bot user.
