@@ -270,6 +270,12 @@ class Queue:
             stmt = stmt.where(JOBS.c.id.not_in(list(skip)))
         return await self._views(stmt)
 
+    async def recent_jobs(self, user_id: int, limit: int = 10) -> list[JobView]:
+        """A user's latest jobs, newest first."""
+        stmt = (select(JOBS).where(JOBS.c.user_id == user_id)
+                .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc()).limit(limit))
+        return await self._views(stmt)
+
     async def count_active(self, user_id: int) -> int:
         """A user's queued plus running jobs (for per-user limits)."""
         stmt = select(func.count()).where(JOBS.c.user_id == user_id, JOBS.c.status.in_(ACTIVE))

@@ -170,9 +170,9 @@ async def test_delivery_is_recorded_once(queue: Queue, clock: FakeClock) -> None
 
 
 async def test_per_user_counts_and_history(queue: Queue, clock: FakeClock) -> None:
-    """count_active and jobs_since support per-user limits and quotas."""
+    """count_active, jobs_since and recent_jobs support per-user limits and quotas."""
     start = clock.now
-    await queue.enqueue(new_job(user_id=9))
+    first = (await queue.enqueue(new_job(user_id=9))).job
     clock.advance(10)
     second = (await queue.enqueue(new_job(user_id=9))).job
     await queue.enqueue(new_job(user_id=8))
@@ -180,6 +180,7 @@ async def test_per_user_counts_and_history(queue: Queue, clock: FakeClock) -> No
     assert await queue.count_active(9) == 1
     assert await queue.jobs_since(9, start) == 1  # cancelled before it started: not charged
     assert await queue.jobs_since(9, clock.now) == 0
+    assert [j.id for j in await queue.recent_jobs(9, limit=5)] == [second.id, first.id]
     assert (await queue.counts())[JobStatus.cancelled] == 1
 
 
