@@ -138,10 +138,10 @@ class Delivery:
             await self.deliver(job, attempt)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # every failure is decided on here; none may end the task unseen
+        except Exception as exc:  # noqa: BLE001 - every failure is decided on here; none may end the task unseen
             try:
                 await self._after_failure(job, attempt, exc)
-            except Exception:  # noqa: BLE001 - logged with its traceback; the job stays due and is tried again
+            except Exception:  # logged with its traceback; the job stays due and is tried again
                 log.exception("recording the failed delivery of job %s failed; it is tried again", job.id)
 
     async def deliver(self, job: JobView, attempt: int) -> None:
