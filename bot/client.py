@@ -77,17 +77,15 @@ class ImagineBot(discord.Client):
             worker = self.worker
             self.supervisor.start("worker", lambda: worker.run(self._stop))
 
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Keep each interaction while its token lives: a result the channel refuses can still reach its member."""
-        self.delivery.poster.interactions.remember(interaction)
-
     def notify_new_job(self) -> None:
         """Wake the embedded worker at once instead of at its next poll."""
         if self.worker is not None:
             self.worker.wakeup.set()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Remix edit boxes are answered here, from their custom_id alone, so they outlive a restart."""
+        """Remember each interaction while its token lives (a result the channel refuses can still reach its
+        member); answer Remix edit boxes from their custom_id alone, so they outlive a restart."""
+        self.delivery.poster.interactions.remember(interaction)
         await submit_remix(interaction)
 
     async def on_ready(self) -> None:
