@@ -30,7 +30,9 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# Run as a script, this file's folder comes first on sys.path, and this module (bench/bot.py) would shadow the bot
+# package (a namespace package loses to a plain module of the same name): look in the repository root only.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 from bot.config import QueueSettings  # noqa: E402
 from bot.loop_lag import percentile  # noqa: E402
@@ -69,6 +71,18 @@ dir = "{data_dir}"
 loop_lag_seconds = 1.0
 {extra}""")
     return path
+
+
+async def final_text(inter) -> str:
+    """The reply's text: the response itself, or what replaced a deferred ("thinking...") response."""
+    async with asyncio.timeout(60):
+        while True:
+            content = inter.callback.content if inter.callback is not None else None
+            if content:
+                return content
+            if inter.original is not None and inter.original.content:
+                return inter.original.content
+            await asyncio.sleep(0.02)
 
 
 def _stamp(text: str) -> float:
@@ -135,8 +149,8 @@ class Bench:
                 inter = await self.fake.invoke_slash("imagine", {"prompt": f"bench {user_id} {index}"},
                                                      user_id=user_id)
                 response = await inter.wait_response(timeout=30)
-                assert "Queued as job #" in (response.content or ""), response.content
-                elapsed.append(response.elapsed_s)
+                elapsed.append(response.elapsed_s)  # a deferral ("thinking...") is the acknowledgement too
+                assert "Queued as job #" in await final_text(inter), inter.original
 
         start = time.perf_counter()
         await asyncio.gather(*(member(user) for user in users[:members]))
@@ -185,8 +199,8 @@ class Bench:
             mark = self.fake.mark()
             sent = time.perf_counter()
             inter = await self.fake.invoke_slash("imagine", {"prompt": f"overhead {index}"})
-            response = await inter.wait_response(timeout=30)
-            job_id = int(re.search(r"job #(\d+)", response.content or "")[1])
+            await inter.wait_response(timeout=30)
+            job_id = int(re.search(r"job #(\d+)", await final_text(inter))[1])
             await self.fake.wait_for_message(predicate=lambda m: bool(m.attachments) and bool(m.components),
                                              timeout=300, after=mark)
             total = time.perf_counter() - sent

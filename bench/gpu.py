@@ -140,6 +140,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from generation.pipelines import optimize
 
     device = "cpu" if args.tiny else "cuda"
+    if args.tiny:  # one thread: on a busy machine, OpenMP barriers between 2 threads cost a time slice per op
+        torch.set_num_threads(1)
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench/gpu.py needs CUDA (or --tiny for a CPU check of the script)")
     side, steps = (64, 2) if args.tiny else (SIDE, STEPS)

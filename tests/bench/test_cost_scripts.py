@@ -10,7 +10,7 @@ def test_cpu_cost_grid_seconds_follow_the_printed_formula(tmp_path) -> None:
     import json
 
     out = tmp_path / "cost.json"
-    assert cpu_cost.main(["--tiny", "--steps", "1", "--no-bf16", "--json", str(out)]) == 0
+    assert cpu_cost.main(["--tiny", "--steps", "1", "--no-bf16", "--threads", "1", "--json", str(out)]) == 0
     results = json.loads(out.read_text())
     f = {name: value["median_s"] for name, value in results["figures"].items()}
     default = f["text clip_l batch 8"] + 25 * f["sd15 unet step batch 8 (CFG) fp32"] + f["sd vae decode 4 images fp32"]
