@@ -17,7 +17,6 @@ import asyncio
 import io
 import logging
 import random
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,18 +26,17 @@ import discord
 
 from bot.mentions import NO_MENTIONS
 from bot.posting import Poster, headline, job_label, outcome_text
+from bot.status import StatusBoard
 from db.errors import QueueError
 from db.queue import JobView, Queue
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
 
-__all__ = ["Delivery", "headline", "job_label", "outcome_text", "progress_text"]
+__all__ = ["Delivery", "headline", "job_label", "outcome_text"]
 
 log = logging.getLogger(__name__)
 
-# Discord allows about 5 edits per 5 s per channel; one edit per job every 2 s keeps well inside with a few jobs.
-EDIT_INTERVAL_S = 2.0
 RETRY_FOR = timedelta(hours=1)
 BACKOFF_BASE_S, BACKOFF_MAX_S = 2.0, 300.0
 BATCH = 20
@@ -76,14 +74,6 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:200]
 
 
-def progress_text(job: JobView) -> str:
-    """`generating... 40% (8/20 steps)`."""
-    if not job.progress_total:
-        return "- starting…"
-    percent = round(100 * job.progress_step / job.progress_total)
-    return f"- generating… {percent}% ({job.progress_step}/{job.progress_total} steps)"
-
-
 class Delivery:
     """Posts results and failures, and edits status messages with progress."""
 
@@ -95,7 +85,7 @@ class Delivery:
         self.rng = rng or random.Random()
         self.wakeup = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self._last_edit: dict[int, tuple[float, int]] = {}
+        self.status = StatusBoard(bot, queue, outputs_dir, headline)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver and update progress until stopped; deliveries under way get a moment to finish."""
@@ -103,7 +93,7 @@ class Delivery:
             while not stop.is_set():
                 try:
                     await self.deliver_pending()
-                    await self.update_progress()
+                    await self.status.update()
                 except QueueError as exc:  # a locked or restarting database: the next round tries again
                     log.warning("delivery round failed (%s); trying again shortly", exc)
                 try:
@@ -217,35 +207,10 @@ class Delivery:
 
     async def _drop_status(self, job: JobView) -> None:
         """The result replaces the live status message."""
-        self._last_edit.pop(job.id, None)
+        self.status.forget(job.id)
         if job.status_message_id:
             try:
                 channel = await self.poster.channel(job.channel_id)
                 await channel.get_partial_message(job.status_message_id).delete()  # type: ignore[attr-defined]
             except discord.HTTPException:
                 pass
-
-    async def update_progress(self) -> None:
-        """Create or edit a status message per running job, at most once every EDIT_INTERVAL_S."""
-        now = time.monotonic()
-        for job in await self.queue.running():
-            last = self._last_edit.get(job.id)
-            if last and (now - last[0] < EDIT_INTERVAL_S or last[1] == job.progress_step):
-                continue
-            text = f"{headline(job)} {progress_text(job)}"
-            preview_path = self.outputs_dir / str(job.id) / "preview.jpg"
-            files = []
-            if preview_path.exists():
-                data = await asyncio.to_thread(preview_path.read_bytes)
-                files = [discord.File(io.BytesIO(data), filename="preview.jpg")]
-            try:
-                channel = await self.poster.channel(job.channel_id)
-                if job.status_message_id is None:
-                    message = await channel.send(text, files=files, allowed_mentions=NO_MENTIONS)
-                    await self.queue.set_status_message(job.id, message.id)
-                else:
-                    await channel.get_partial_message(job.status_message_id).edit(  # type: ignore[attr-defined]
-                        content=text, attachments=files)
-            except (discord.HTTPException, OSError, aiohttp.ClientError) as exc:
-                log.warning("status update for job %s failed: %s", job.id, exc)
-            self._last_edit[job.id] = (now, job.progress_step)

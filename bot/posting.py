@@ -95,8 +95,8 @@ class Poster:
                 continue
             ids = [c.custom_id for row in message.components for c in getattr(row, "children", [])
                    if getattr(c, "custom_id", None)]
-            if ids and any(cid.split(":")[2:3] == [str(job.id)] for cid in ids):
-                return message  # a result: its buttons carry the job id
+            if any(cid.startswith(f"imagine:i:{job.id}:") for cid in ids):
+                return message  # a result: its Info button carries the job id (a status message has only Cancel)
             if not ids and message.content == outcome_text(job):
                 return message  # a failure or cancellation notice
         return None

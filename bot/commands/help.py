@@ -30,6 +30,7 @@ BUTTONS = (
     ("Enhance 1-Enhance 4", "under a fast grid: that image again with the full model"),
     ("Info", "the job's full settings and an /imagine line that makes it again"),
     ("Delete", "remove the result (its owner and moderators)"),
+    ("Cancel", "under a status message: stop the job (its owner and moderators)"),
     ("Appeal", "under a blocked prompt: ask the moderators to allow it once"),
 )
 

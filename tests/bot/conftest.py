@@ -121,8 +121,8 @@ def custom_ids(message: Message) -> list[str]:
 
 
 def is_result(message: Message) -> bool:
-    """A result message: an image attachment and buttons (status messages have no buttons)."""
-    return bool(message.attachments) and bool(custom_ids(message))
+    """A result message: an image attachment and an Info button (status messages carry only Cancel)."""
+    return bool(message.attachments) and any(cid.startswith("imagine:i:") for cid in custom_ids(message))
 
 
 def image_of(message: Message) -> Image.Image:

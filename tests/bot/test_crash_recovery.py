@@ -130,7 +130,7 @@ async def test_kill_9_during_enqueues_and_deliveries_loses_nothing(bot_process: 
     await asyncio.sleep(1.5)  # a duplicate would show up within a few delivery rounds
     results: dict[int, int] = {}
     for message in fake.channel_messages():
-        if message.attachments and "imagine:" in str(message.components) or "failed:" in message.content:
+        if message.attachments and "imagine:i:" in str(message.components) or "failed:" in message.content:
             for job_id in MARKER.findall(message.content):
                 results[int(job_id)] = results.get(int(job_id), 0) + 1
     assert {job_id: results.get(job_id, 0) for job_id in acked} == {job_id: 1 for job_id in acked}

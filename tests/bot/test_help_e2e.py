@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.buttons import grid_view, single_view
+from bot.buttons import grid_view, single_view, status_view
 from bot.commands import ALL_COMMANDS
 from bot.commands.help import BUTTONS
 from generation.prompt_params import _ALIASES
@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def _button_labels() -> set[str]:
     """Every button label (or emoji) the bot puts under its messages."""
     labels = set()
-    for view in (grid_view(1, enhance=True), single_view(1, can_upscale=True)):
+    for view in (grid_view(1, enhance=True), single_view(1, can_upscale=True), status_view(1)):
         for child in view.children:
             button = child.item  # type: ignore[attr-defined]
             labels.add(button.label or str(button.emoji))
