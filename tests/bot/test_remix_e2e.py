@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
+from bot.config import ModerationSettings
 from tests.bot.conftest import BotRunner, custom_ids, wait_result
 from tests.fakediscord.interactions import MODAL
 
@@ -89,3 +91,17 @@ async def test_an_edit_box_opened_before_a_restart_still_queues(runner: BotRunne
     submitted = await fake.submit_modal(click, {text["custom_id"]: "a lighthouse, after the restart"})
     child = await runner.bot.queue.get(await _job_of((await submitted.wait_response(timeout=3)).content))
     assert (child.parent_job_id, child.parent_tile, child.prompt) == (job_id, 4, "a lighthouse, after the restart")
+
+
+async def test_a_remix_edit_passes_the_servers_prompt_filter(runner: BotRunner) -> None:
+    """An edit with a banned word is refused like a blocked /imagine prompt, and nothing is queued."""
+    runner.config = replace(runner.config, moderation=ModerationSettings(banned_words=("gore",)))
+    await runner.restart()
+    fake = runner.fake
+    grid, job_id = await _remix_grid(runner)
+    before = sum((await runner.bot.queue.counts()).values())
+    click = await fake.click(grid.id, f"imagine:r:{job_id}:0")
+    text = _text_input((await click.wait_response(timeout=3)).data)
+    reply = await (await fake.submit_modal(click, {text["custom_id"]: "a lighthouse, g0re"})).wait_response(3)
+    assert reply.ephemeral and "blocked" in reply.content
+    assert sum((await runner.bot.queue.counts()).values()) == before
