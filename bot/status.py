@@ -16,10 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import aiohttp
 import discord
 
 from bot.buttons import status_view
 from bot.channel_budget import ChannelBudget
+from bot.mentions import NO_MENTIONS
 from db.queue import JobView, Queue
 
 if TYPE_CHECKING:
@@ -95,14 +97,14 @@ class StatusBoard:
             channel = self.bot.get_partial_messageable(job.channel_id or 0)
             if job.status_message_id is None:
                 message = await channel.send(text, files=files, view=status_view(job.id),
-                                             allowed_mentions=discord.AllowedMentions.none())
+                                             allowed_mentions=NO_MENTIONS)
                 await self.queue.set_status_message(job.id, message.id)
                 fresh = await self.queue.get(job.id)
                 if fresh is None or (fresh.status not in ("queued", "running") and fresh.delivered_at):
                     await message.delete()  # the job ended while this was being posted: nothing will replace it
             else:
                 await channel.get_partial_message(job.status_message_id).edit(content=text, attachments=files)
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, OSError, aiohttp.ClientError) as exc:  # the next change tries again
             log.warning("status message of job %s: %s", job.id, exc)
         self._shown[job.id] = text
         self._written_at[job.id] = self._clock()
