@@ -9,7 +9,9 @@ import signal
 import sys
 
 from bot.config import Config, ConfigError, export_compile_cache, load_config
-from bot.startup import StartupError, check_local, login
+from bot.logs import adopt_library_logging, setup_logging
+from bot.ops_cli import OPS_USAGE, is_ops_command, run_ops_command
+from bot.startup import StartupError, check_local, login, secrets
 
 log = logging.getLogger("bot")
 
@@ -17,10 +19,10 @@ log = logging.getLogger("bot")
 def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bot", description="imagine-bot: a Midjourney-style Discord bot")
     parser.add_argument("--config", help="config file (default: IMAGINE_CONFIG or ./config.toml)")
-    parser.add_argument("command", nargs="*", help="nothing (run the bot), 'worker', or 'db upgrade'")
+    parser.add_argument("command", nargs="*", help=f"nothing (run the bot), 'worker', 'db upgrade', {OPS_USAGE}")
     args = parser.parse_args(argv)
-    if args.command not in ([], ["worker"], ["db", "upgrade"]):
-        parser.error(f"unknown command {' '.join(args.command)!r}; use nothing, 'worker' or 'db upgrade'")
+    if args.command not in ([], ["worker"], ["db", "upgrade"]) and not is_ops_command(args.command):
+        parser.error(f"unknown command {' '.join(args.command)!r}; use nothing, 'worker', 'db upgrade', {OPS_USAGE}")
     return args
 
 
@@ -31,12 +33,19 @@ def _engine_factory(config: Config):
         export_compile_cache(config)
 
     def load(model: str, lora: str = ""):
+        import time
+
+        from bot import metrics
         from generation.engine import Engine
 
         device = None if config.model.device == "auto" else config.model.device
-        return Engine(model, device=device, upscaler=config.model.upscaler or None, loras=config.loras,
-                      embeddings=config.embeddings, lora=lora, preview_vae=config.model.preview_vae,
-                      compile=config.model.compile)
+        started = time.perf_counter()
+        engine = Engine(model, device=device, upscaler=config.model.upscaler or None, loras=config.loras,
+                        embeddings=config.embeddings, lora=lora, preview_vae=config.model.preview_vae,
+                        compile=config.model.compile)
+        metrics.model_loaded(model, time.perf_counter() - started)
+        log.info("model %s loaded in %.1f s", model, time.perf_counter() - started)
+        return engine
 
     return load
 
@@ -71,10 +80,36 @@ def _worker(config: Config, queue, *, embedded: bool):
         from generation.nsfw import NsfwClassifier
 
         classifier = NsfwClassifier()  # loads in the generation thread with the first result
-    return Worker(queue, _engine_factory(config), config.data_dir, worker_id=worker_id,
-                  default_model=config.model.default, classifier=classifier,
-                  heartbeat_seconds=config.queue.heartbeat_seconds,
-                  poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
+    worker = Worker(queue, _engine_factory(config), config.data_dir, worker_id=worker_id,
+                    default_model=config.model.default, classifier=classifier,
+                    heartbeat_seconds=config.queue.heartbeat_seconds,
+                    poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
+    return with_heartbeat(worker, config, queue.engine)
+
+
+def with_heartbeat(worker, config: Config, engine):
+    """Make the worker's loop write its heartbeat row (for /healthz and `status`) for as long as it runs."""
+    from bot.health import WorkerBeacon
+    from db.monitoring import Workers
+
+    beacon = WorkerBeacon(Workers(engine), worker.worker_id, config.queue.heartbeat_seconds)
+    worker.run = beacon.around(worker.run)
+    return worker
+
+
+async def _monitor(config: Config, engine, gateway_open=None):
+    """The /metrics + /healthz endpoint when metrics.port is set, else None."""
+    if not config.metrics.port:
+        return None
+    from bot.health import MonitorServer
+
+    monitor = MonitorServer(engine, lease_seconds=config.queue.lease_seconds, gateway_open=gateway_open)
+    try:
+        await monitor.start(config.metrics.host, config.metrics.port)
+    except OSError as exc:
+        raise StartupError(f"metrics.port = {config.metrics.port} on {config.metrics.host} cannot be opened: "
+                           f"{exc.strerror or exc}") from None
+    return monitor
 
 
 async def run_worker(config: Config) -> int:
@@ -83,15 +118,19 @@ async def run_worker(config: Config) -> int:
 
     check_local(config, runs_worker=True)
     engine, queue = await _open_queue(config)
+    adopt_library_logging()
     stop = asyncio.Event()
     _stop_on_signals(stop)
     worker = _worker(config, queue, embedded=False)
+    monitor = await _monitor(config, engine)
     try:
         await supervise("worker", lambda: worker.run(stop), stop=stop)
     except TaskGaveUp as exc:
         log.critical("%s; exiting so that the process supervisor restarts the worker", exc)
         return 1
     finally:
+        if monitor is not None:
+            await monitor.stop()
         await engine.dispose()
     return 0
 
@@ -101,6 +140,7 @@ def build_bot(config: Config, queue):
     import discord
 
     from bot.client import ImagineBot
+    from bot.metrics import counted_delivery
     from bot.submissions import Submissions, TokenLimit
     from generation.prompt_params import PromptDefaults
 
@@ -117,19 +157,24 @@ def build_bot(config: Config, queue):
     token_limit = TokenLimit(config.model.default)
     submissions = Submissions(queue, config, check_prompt=token_limit)
     worker = _worker(config, queue, embedded=True) if config.worker.embedded else None
-    return ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit)
+    bot = ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit)
+    bot.delivery.deliver = counted_delivery(bot.delivery.deliver)  # attempts and failures for /metrics
+    return bot
 
 
 async def run_bot(config: Config) -> int:
     """The bot, with the embedded worker unless the config turns it off; 1 when a background task gave up."""
     check_local(config, runs_worker=config.worker.embedded)
     engine, queue = await _open_queue(config)
+    adopt_library_logging()
     bot = build_bot(config, queue)
     stop = asyncio.Event()
     _stop_on_signals(stop)
+    monitor = None
     try:
         async with bot:
             await login(bot, config.discord.token or "", config.discord.api_base)
+            monitor = await _monitor(config, engine, lambda: not bot.is_closed() and bot.ws is not None and bot.ws.open)
             runner = asyncio.create_task(bot.connect())
             stopper = asyncio.create_task(stop.wait())
             failed = asyncio.create_task(bot.supervisor.failed.wait())
@@ -142,6 +187,8 @@ async def run_bot(config: Config) -> int:
                 await bot.close()
                 await runner
     finally:
+        if monitor is not None:
+            await monitor.stop()
         await engine.dispose()
     return 1 if bot.supervisor.failed.is_set() else 0
 
@@ -149,9 +196,10 @@ async def run_bot(config: Config) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, load the config, run; configuration problems are one line on stderr and exit 2."""
     args = _arguments(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     try:
         config = load_config(args.config)
+        setup_logging(config.logging.format, config.logging.level, secrets(config))
         if args.command == [] and not config.discord.token:
             raise ConfigError("DISCORD_TOKEN is not set: put the bot's token in the DISCORD_TOKEN environment variable")
     except ConfigError as exc:
@@ -170,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"database at {shown} is up to date")
         return 0
+    if is_ops_command(args.command):
+        return run_ops_command(args.command, config)
     try:
         return asyncio.run(run_worker(config) if args.command == ["worker"] else run_bot(config))
     except KeyboardInterrupt:

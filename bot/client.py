@@ -7,6 +7,7 @@ import logging
 
 import discord
 
+from bot import metrics
 from bot.appeals import AppealButton
 from bot.buttons import JobButton
 from bot.commands import ALL_COMMANDS, ImagineTree
@@ -36,7 +37,7 @@ class ImagineBot(discord.Client):
         # No message pings anyone unless it says whom: prompts are member text and may say @everyone.
         super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
                          # A long 429 raises instead of parking a task for minutes; delivery reschedules it.
-                         max_ratelimit_timeout=30.0)
+                         max_ratelimit_timeout=30.0, http_trace=metrics.discord_trace())
         self.config, self.queue, self.submissions = config, queue, submissions
         self.worker = worker
         self.prompt_defaults = prompt_defaults

@@ -153,6 +153,22 @@ class SafetySettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """The Prometheus /metrics and /healthz endpoint; port 0 turns it off."""
+
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Log lines: "text" for people, "json" for log collectors."""
+
+    format: str = "text"
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything the bot and the worker are configured with."""
 
@@ -178,6 +194,10 @@ class Config:
         entry = self.fast_models[name]
         vae = self.model.preview_vae if entry.decoder == "preview_vae" else ""
         return FewStep(model=entry.model, lora=entry.lora, sampler=entry.scheduler, steps=entry.steps, vae=vae)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    # Images (outputs, previews, uploads) older than this many days are deleted; the jobs' rows stay.
+    data_keep_days: int = 30
 
     @property
     def outputs_dir(self) -> Path:
@@ -211,6 +231,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue.max_active_per_user": (1, 1000),
     "worker.shutdown_grace_seconds": (0, 3600),
     "diagnostics.loop_lag_seconds": (0, 86400),
+    "metrics.port": (0, 65535),
     "safety.threshold": (0.0, 1.0),
 }
 
@@ -404,7 +425,8 @@ def _loras(raw: Mapping[str, Any]) -> dict[str, LoraFile]:
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
     known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
-             "moderation", "safety", "loras", "embeddings", "fast_models", "diagnostics"}
+             "moderation", "safety", "loras", "embeddings", "fast_models", "diagnostics",
+             "metrics", "logging"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -451,7 +473,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     for side in ("width", "height"):
         if getattr(generation, side) % 8:
             raise ConfigError(f"config: generation.{side} = {getattr(generation, side)} must be a multiple of 8")
-    data = _section(raw, "data", {"dir"})
+    data = _section(raw, "data", {"dir", "keep_days"})
     data_dir = data.get("dir", "data")
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError(f"config: data.dir = {data_dir!r} must be a folder path")
@@ -478,7 +500,22 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         fast_models=fast_models,
         diagnostics=_typed("diagnostics", DiagnosticsSettings,
                            _section(raw, "diagnostics", {f.name for f in fields(DiagnosticsSettings)})),
+        **_operations(raw, data),
     )
+
+
+def _operations(raw: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """[metrics], [logging] and data.keep_days."""
+    metrics = _typed("metrics", MetricsSettings, _section(raw, "metrics", {"port", "host"}))
+    logging = _typed("logging", LoggingSettings, _section(raw, "logging", {"format", "level"}))
+    if logging.format not in ("text", "json"):
+        raise ConfigError(f'config: logging.format = {logging.format!r} must be "text" or "json"')
+    if logging.level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"config: logging.level = {logging.level!r} must be DEBUG, INFO, WARNING or ERROR")
+    keep_days = data.get("keep_days", Config.data_keep_days)
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or not 0 <= keep_days <= 36500:
+        raise ConfigError(f"config: data.keep_days = {keep_days!r} must be a whole number of days (0: keep forever)")
+    return {"metrics": metrics, "logging": logging, "data_keep_days": keep_days}
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:

@@ -31,8 +31,17 @@ def masked_url(url: str) -> str:
     """The database URL with its password replaced by ***, for messages and logs."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported by the config check; never echo it whole
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported by the config check; never echo it whole
         return "<database url>"
+
+
+def secrets(config: Config) -> list[str]:
+    """Strings no log line may show: the Discord token and the database password."""
+    try:
+        password = make_url(config.database_url).password
+    except Exception:  # noqa: BLE001 - an unparsable URL was refused by the config check already
+        password = None
+    return [s for s in (config.discord.token, password) if s]
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -126,7 +135,7 @@ async def prepare_database(url: str) -> None:
     try:
         async with asyncio.timeout(DATABASE_TIMEOUT_SECONDS):
             async with engine.connect() as connection:
-                current, pending = await connection.run_sync(_revisions)
+                pending = await connection.run_sync(_revisions)
     except StartupError:
         raise
     except Exception as exc:  # noqa: BLE001 - drivers raise their own types for refused, unknown host, bad password
@@ -141,8 +150,8 @@ async def prepare_database(url: str) -> None:
         log.info("database at %s: migrations applied, schema at %s", masked_url(url), pending[-1])
 
 
-def _revisions(connection) -> tuple[tuple[str, ...], list[str]]:
-    """(current heads, pending revisions oldest first); StartupError if the database is ahead of this code."""
+def _revisions(connection) -> list[str]:
+    """Pending revisions, oldest first; StartupError if the database is ahead of this code."""
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -156,7 +165,7 @@ def _revisions(connection) -> tuple[tuple[str, ...], list[str]]:
         raise StartupError(f"the database's schema is at revision {', '.join(unknown)}, which this version does not "
                            "know: it was migrated by a newer imagine-bot; run that version or restore a backup")
     pending = [rev.revision for rev in script.iterate_revisions("heads", current[0] if current else "base")]
-    return current, list(reversed(pending))
+    return list(reversed(pending))
 
 
 def _reason(exc: BaseException) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from bot import metrics
+from bot.logs import job_fields
 from bot.supervision import Backoff, TaskGaveUp, supervise
 from db.errors import QueueError
 from db.queue import JobView, Queue
@@ -140,7 +142,7 @@ class Worker:
         """Generate one claimed job with a heartbeat beside it, then record the outcome for its claim token."""
         state = _RunState()
         started = time.perf_counter()
-        log.info("job %s claimed (%s, attempt %s)", job.id, job.kind, job.attempts)
+        log.info("job %s claimed (%s, attempt %s)", job.id, job.kind, job.attempts, extra=job_fields(job))
         gen = asyncio.ensure_future(asyncio.to_thread(self._generate, job, state))
         beat = asyncio.ensure_future(self._keep_alive(job, state, gen))
         stopper = asyncio.ensure_future(self._stop_after_grace(stop, state, gen))
@@ -155,19 +157,21 @@ class Worker:
                 recorded = await self.queue.finish_cancelled(job.id, job.claim_token)
                 log.info("job %s cancelled by its owner (%s)", job.id, "recorded" if recorded else "no longer ours")
         except PERMANENT as exc:
-            log.warning("job %s failed: %s", job.id, exc)
+            log.warning("job %s failed: %s", job.id, exc, extra=job_fields(job))
             await self.queue.fail(job.id, job.claim_token, str(exc), retriable=False)
         except asyncio.CancelledError:
             state.cancel.set()
             raise
         except Exception as exc:  # unknown errors may be transient (driver hiccup, disk): retried with backoff
-            log.exception("job %s raised; it will be retried if attempts remain", job.id)
+            log.exception("job %s raised; it will be retried if attempts remain", job.id, extra=job_fields(job))
             await self.queue.fail(job.id, job.claim_token, f"{type(exc).__name__}: {exc}", retriable=True)
         else:
             held = await self.queue.succeed(job.id, job.claim_token, str(result_dir),
                                             time.perf_counter() - started, nsfw_scores=scores)
             if held:
-                log.info("job %s succeeded in %.1f s", job.id, time.perf_counter() - started)
+                log.info("job %s succeeded in %.1f s", job.id, time.perf_counter() - started,
+                         extra={**job_fields(job), "run_s": round(time.perf_counter() - started, 3)})
+                metrics.job_succeeded(job.kind, time.perf_counter() - started)
             else:
                 log.warning("job %s finished after its lease was lost; result discarded", job.id)
         finally:
@@ -253,7 +257,8 @@ class Worker:
         engine = self.engine(request.model or self.default_model, request.lora)
         # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
         engine.check_token_limit(request.prompt)
-        result = engine.run(request, on_progress=on_progress, cancel=state.cancel)
+        with metrics.gpu_time(job.kind):
+            result = engine.run(request, on_progress=on_progress, cancel=state.cancel)
         write_outputs(result, self.outputs_dir / str(job.id))
         scores = self.classifier.score(result.images) if self.classifier is not None else None
         return Path("outputs") / str(job.id), scores

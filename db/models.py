@@ -142,6 +142,8 @@ class Job(Base):
     delivery_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a retry waits until then (429, 5xx)
     delivery_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first failed attempt, for the time limit
     delivery_failed: Mapped[str | None] = mapped_column(Text)  # why the result never reached its channel (for /info)
+    # data lifecycle: when the pruner deleted this job's images (data.keep_days); the row itself stays
+    pruned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ModerationAction(Base):
@@ -232,3 +234,13 @@ class MemberSetting(Base):
     remix: Mapped[bool] = mapped_column(Boolean, default=False)  # V and re-roll open an edit box first
     dm_results: Mapped[bool] = mapped_column(Boolean, default=False)  # finished results also come by DM
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerBeat(Base):
+    """One row per worker: when it started and when it last said it was alive (monitoring and /healthz)."""
+
+    __tablename__ = "workers"
+
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -87,6 +87,7 @@ class JobView:
     delivery_due_at: datetime | None
     delivery_error_at: datetime | None
     delivery_failed: str | None
+    pruned_at: datetime | None = None  # the images were deleted (data.keep_days); the row stays
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> JobView:

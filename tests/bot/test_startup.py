@@ -28,7 +28,7 @@ def _run(args: list[str], env: dict[str, str], cwd: Path, config: str = "") -> s
              if k not in {"DISCORD_TOKEN", "IMAGINE_CONFIG", "DATABASE_URL", "HF_HUB_OFFLINE"}}
     base = {"PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite+aiosqlite:///{cwd / 'imagine.db'}"}
     return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env={**clean, **base, **env},
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def _one_line_exit_2(done: subprocess.CompletedProcess) -> str:

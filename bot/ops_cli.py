@@ -1,0 +1,47 @@
+"""Operator commands that need no Discord: `python -m bot status` (and the commands beside it)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bot.config import Config
+from bot.startup import StartupError, masked_url
+
+OPS_USAGE = "'status'"
+
+
+def is_ops_command(command: list[str]) -> bool:
+    """Whether `command` (the words after `python -m bot`) is one of the operator commands here."""
+    return command == ["status"]
+
+
+def run_ops_command(command: list[str], config: Config) -> int:
+    """Run one operator command; its exit code (problems it can name: one line on stderr and 2)."""
+    try:
+        return asyncio.run(_status(config))
+    except StartupError as exc:
+        print(f"imagine-bot: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _status(config: Config) -> int:
+    """Print the queue, the workers and the health verdict from the database; exit 0 when healthy, 1 when not."""
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.health import status_report
+    from db.engine import make_engine
+    from db.errors import QueueError
+    from db.monitoring import snapshot
+
+    engine = make_engine(config.database_url)
+    try:
+        snap = await snapshot(engine)
+    except (QueueError, DBAPIError, OSError) as exc:
+        raise StartupError(f"cannot read the database at {masked_url(config.database_url)} ({str(exc).splitlines()[0]}):"
+                           " is it migrated (`python -m bot db upgrade`) and reachable?") from None
+    finally:
+        await engine.dispose()
+    ok, report = status_report(snap, config.queue.lease_seconds)
+    print(report)
+    return 0 if ok else 1
