@@ -1,4 +1,4 @@
-"""Operator commands that need no Discord: `python -m bot status` (and the commands beside it)."""
+"""Operator commands that need no Discord: `status`, `models list`, `models pull [NAME...]`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,30 @@ import sys
 from bot.config import Config
 from bot.startup import StartupError, masked_url
 
-OPS_USAGE = "'status'"
+OPS_USAGE = "'status', 'models list', 'models pull [NAME...]'"
 
 
 def is_ops_command(command: list[str]) -> bool:
     """Whether `command` (the words after `python -m bot`) is one of the operator commands here."""
-    return command == ["status"]
+    match command:
+        case ["status"] | ["models", "list"] | ["models", "pull", *_]:
+            return True
+    return False
 
 
 def run_ops_command(command: list[str], config: Config) -> int:
     """Run one operator command; its exit code (problems it can name: one line on stderr and 2)."""
+    from bot import models_cli
+    from bot.startup import hub_offline
+
     try:
-        return asyncio.run(_status(config))
+        match command:
+            case ["models", "list"]:
+                return models_cli.list_models(config)
+            case ["models", "pull", *names]:
+                return models_cli.pull_models(config, names, offline=hub_offline())
+            case _:
+                return asyncio.run(_status(config))
     except StartupError as exc:
         print(f"imagine-bot: {exc}", file=sys.stderr)
         return 2

@@ -105,7 +105,8 @@ def check_models(models: dict[str, str], *, offline: bool, cache_dir: str | None
                                f"`python -m bot models pull {name}` with network access first")
 
 
-def _offline() -> bool:
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE, as huggingface_hub read it."""
     from huggingface_hub import constants
 
     return bool(constants.HF_HUB_OFFLINE)
@@ -116,9 +117,9 @@ def check_local(config: Config, *, runs_worker: bool) -> None:
     check_data_dir(config.data_dir)
     if runs_worker:
         check_device(config.model.device)
-        check_models(configured_models(config), offline=_offline())
+        check_models(configured_models(config), offline=hub_offline())
     else:  # the bot alone still reads the default model's tokenizer to check prompt lengths
-        check_models({"default": config.model.default}, offline=_offline())
+        check_models({"default": config.model.default}, offline=hub_offline())
 
 
 async def prepare_database(url: str) -> None:
