@@ -10,6 +10,7 @@ import sys
 
 from bot.config import Config, ConfigError, export_compile_cache, load_config
 from bot.logs import adopt_library_logging, setup_logging
+from bot.pruner import Pruner
 from bot.ops_cli import OPS_USAGE, is_ops_command, run_ops_command
 from bot.startup import StartupError, check_local, login, secrets
 
@@ -170,11 +171,12 @@ async def run_bot(config: Config) -> int:
     bot = build_bot(config, queue)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    monitor = None
+    monitor = pruning = None
     try:
         async with bot:
             await login(bot, config.discord.token or "", config.discord.api_base)
             monitor = await _monitor(config, engine, lambda: not bot.is_closed() and bot.ws is not None and bot.ws.open)
+            pruning = asyncio.create_task(Pruner(engine, config.data_dir, config.data_keep_days).run(stop))
             runner = asyncio.create_task(bot.connect())
             stopper = asyncio.create_task(stop.wait())
             failed = asyncio.create_task(bot.supervisor.failed.wait())
@@ -187,6 +189,9 @@ async def run_bot(config: Config) -> int:
                 await bot.close()
                 await runner
     finally:
+        if pruning is not None:
+            pruning.cancel()
+            await asyncio.gather(pruning, return_exceptions=True)
         if monitor is not None:
             await monitor.stop()
         await engine.dispose()

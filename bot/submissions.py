@@ -125,6 +125,9 @@ class Submissions:
             raise UnknownJob(f"There is no job #{job_id} on this server.")
         if job.status != "succeeded" or not job.result_dir:
             raise UserError(f"Job #{job_id} has no images yet (it is {job.status}).")
+        if job.pruned_at is not None:
+            raise UserError(f"The images of job #{job_id} were deleted: this server keeps images "
+                            f"{self.config.data_keep_days} days. Run /imagine again with its prompt.")
         request = GenerationRequest.from_dict(job.params)
         if not 1 <= tile <= len(request.seeds):
             raise UserError(f"Job #{job_id} has {len(request.seeds)} image(s); tile {tile} does not exist.")

@@ -1,0 +1,99 @@
+"""The pruner: deletes outputs, previews and uploads older than `data.keep_days`; the jobs' rows stay, marked.
+
+It runs in the bot process (which sees the data folder) once at start and then every hour. Deleting a file that is
+already gone is fine, so two bots or a crash between "deleted" and "marked" never stop it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.errors import QueueError
+from db.retention import mark_pruned, prunable
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one pass deleted."""
+
+    jobs: int
+    uploads: int
+    bytes: int
+
+
+class Pruner:
+    """Deletes images older than `keep_days` under `data_dir`."""
+
+    def __init__(self, engine: AsyncEngine, data_dir: Path, keep_days: int, *,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.engine, self.data_dir, self.keep_days, self.clock = engine, data_dir, keep_days, clock
+
+    async def prune_once(self) -> Pruned:
+        """One pass: the folders of old finished jobs (outputs and previews), then old uploads."""
+        now = self.clock()
+        cutoff = now - timedelta(days=self.keep_days)
+        jobs = freed = 0
+        while batch := await prunable(self.engine, cutoff):
+            freed += await asyncio.to_thread(self._delete_jobs_files, [job.id for job in batch])
+            jobs += await mark_pruned(self.engine, [job.id for job in batch], now)
+        uploads, upload_bytes = await asyncio.to_thread(self._delete_old_uploads, cutoff)
+        result = Pruned(jobs=jobs, uploads=uploads, bytes=freed + upload_bytes)
+        if jobs or uploads:
+            log.info("pruned the images of %d job(s) and %d upload(s) older than %d days (%.1f MB)", jobs, uploads,
+                     self.keep_days, result.bytes / 1e6, extra={"pruned_jobs": jobs, "pruned_uploads": uploads})
+        return result
+
+    def _delete_jobs_files(self, job_ids: list[int]) -> int:
+        return sum(self._delete_job_files(job_id) for job_id in job_ids)
+
+    def _delete_job_files(self, job_id: int) -> int:
+        folder = self.data_dir / "outputs" / str(job_id)
+        if not folder.is_dir():
+            return 0
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        shutil.rmtree(folder, ignore_errors=True)
+        return size
+
+    def _delete_old_uploads(self, cutoff: datetime) -> tuple[int, int]:
+        folder = self.data_dir / "uploads"
+        if not folder.is_dir():
+            return 0, 0
+        count = size = 0
+        limit = cutoff.timestamp()
+        for file in folder.iterdir():
+            try:
+                stat = file.stat()
+                if file.is_file() and stat.st_mtime < limit:
+                    file.unlink()
+                    count, size = count + 1, size + stat.st_size
+            except FileNotFoundError:
+                continue
+        return count, size
+
+    async def run(self, stop: asyncio.Event, every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
+        """Prune now and then every `every_seconds` until stopped; keep_days = 0 keeps everything."""
+        if self.keep_days <= 0:
+            return
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                await self.prune_once()
+            except (QueueError, OSError) as exc:  # a locked database or a flaky disk: the next pass retries
+                log.warning("pruning failed (%s); trying again in %.0f s", exc, every_seconds)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=max(1.0, every_seconds - (time.perf_counter() - started)))
+            except TimeoutError:
+                pass
