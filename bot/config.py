@@ -489,7 +489,8 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         generation=generation,
         uploads=_typed("uploads", UploadSettings, _section(raw, "uploads", {"max_bytes", "max_pixels"})),
         queue=queue,
-        worker=_worker_settings(_section(raw, "worker", {"embedded", "shutdown_grace_seconds", "id"})),
+        worker=embedded_worker_override(
+            _worker_settings(_section(raw, "worker", {"embedded", "shutdown_grace_seconds", "id"})), env),
         data_dir=Path(data_dir),
         priority=PrioritySettings(users=_weights("priority.users", priority.get("users", {})),
                                   roles=_weights("priority.roles", priority.get("roles", {}))),
@@ -500,13 +501,20 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         fast_models=fast_models,
         diagnostics=_typed("diagnostics", DiagnosticsSettings,
                            _section(raw, "diagnostics", {f.name for f in fields(DiagnosticsSettings)})),
-        **_operations(raw, data),
+        **_operations(raw, data, env),
     )
 
 
-def _operations(raw: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
-    """[metrics], [logging] and data.keep_days."""
-    metrics = _typed("metrics", MetricsSettings, _section(raw, "metrics", {"port", "host"}))
+def _operations(raw: Mapping[str, Any], data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """[metrics], [logging] and data.keep_days; IMAGINE_METRICS_PORT / _HOST override (one image, many roles)."""
+    metrics_raw = dict(_section(raw, "metrics", {"port", "host"}))
+    if env.get("IMAGINE_METRICS_PORT"):
+        if not env["IMAGINE_METRICS_PORT"].isdigit():
+            raise ConfigError(f"IMAGINE_METRICS_PORT = {env['IMAGINE_METRICS_PORT']!r} must be a port number")
+        metrics_raw["port"] = int(env["IMAGINE_METRICS_PORT"])
+    if env.get("IMAGINE_METRICS_HOST"):
+        metrics_raw["host"] = env["IMAGINE_METRICS_HOST"]
+    metrics = _typed("metrics", MetricsSettings, metrics_raw)
     logging = _typed("logging", LoggingSettings, _section(raw, "logging", {"format", "level"}))
     if logging.format not in ("text", "json"):
         raise ConfigError(f'config: logging.format = {logging.format!r} must be "text" or "json"')
@@ -516,6 +524,17 @@ def _operations(raw: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, An
     if isinstance(keep_days, bool) or not isinstance(keep_days, int) or not 0 <= keep_days <= 36500:
         raise ConfigError(f"config: data.keep_days = {keep_days!r} must be a whole number of days (0: keep forever)")
     return {"metrics": metrics, "logging": logging, "data_keep_days": keep_days}
+
+
+def embedded_worker_override(settings: WorkerSettings, env: Mapping[str, str]) -> WorkerSettings:
+    """IMAGINE_EMBEDDED_WORKER=false|true overrides worker.embedded (compose runs one image as bot and workers)."""
+    value = env.get("IMAGINE_EMBEDDED_WORKER", "").strip().lower()
+    if not value:
+        return settings
+    if value not in ("true", "false"):
+        raise ConfigError(f"IMAGINE_EMBEDDED_WORKER = {value!r} must be true or false")
+    return WorkerSettings(embedded=value == "true", shutdown_grace_seconds=settings.shutdown_grace_seconds,
+                          id=settings.id)
 
 
 def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
