@@ -20,11 +20,11 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.bot.conftest import BotRunner, bot_config, wait_result  # noqa: E402
-from tests.fakediscord.messages import Message  # noqa: E402
-from tests.fakediscord.pointing import point_discord_at  # noqa: E402
-from tests.fakediscord.server import FakeDiscord  # noqa: E402
-from tests.tiny_model import build_tiny_model  # noqa: E402
+from tests.bot.conftest import BotRunner, bot_config, wait_result
+from tests.fakediscord.messages import Message
+from tests.fakediscord.pointing import point_discord_at
+from tests.fakediscord.server import FakeDiscord
+from tests.tiny_model import build_tiny_model
 
 PROMPT = "a lighthouse at dusk, oil painting"
 BACKGROUND, TEXT, MUTED, BUTTON, ACCENT = "#313338", "#dbdee1", "#949ba4", "#4e5058", "#5865f2"
