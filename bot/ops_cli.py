@@ -67,8 +67,9 @@ async def _status(config: Config) -> int:
     try:
         snap = await snapshot(engine)
     except (QueueError, DBAPIError, OSError) as exc:
-        raise StartupError(f"cannot read the database at {masked_url(config.database_url)} ({str(exc).splitlines()[0]}):"
-                           " is it migrated (`python -m bot db upgrade`) and reachable?") from None
+        reason = str(exc).splitlines()[0]
+        raise StartupError(f"cannot read the database at {masked_url(config.database_url)} ({reason}): is it "
+                           "migrated (`python -m bot db upgrade`) and reachable?") from None
     finally:
         await engine.dispose()
     ok, report = status_report(snap, config.queue.lease_seconds)

@@ -2,7 +2,8 @@
 
 The bot runs as in the end-to-end tests (real discord.py against the fake Discord, the tiny random test model, so
 the tiles are noise rather than art), posts its grid; this script draws that message: author, content, the grid
-attachment and the button rows exactly as the bot sent them. Run: `PYTHONPATH=. .venv/bin/python scripts/readme_picture.py`.
+attachment and the button rows exactly as the bot sent them.
+Run: `PYTHONPATH=. .venv/bin/python scripts/readme_picture.py`.
 """
 
 from __future__ import annotations

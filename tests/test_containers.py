@@ -80,7 +80,8 @@ def test_scale_out_profile_has_postgres_one_bot_and_gpu_workers(compose: dict) -
     assert services["postgres"]["image"].startswith("postgres:")
     bot, worker = services["bot-scale-out"], services["worker"]
     for service in (bot, worker):
-        assert service["environment"]["DATABASE_URL"].startswith("postgresql+asyncpg://imagine:${POSTGRES_PASSWORD}@postgres")
+        url = service["environment"]["DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://imagine:${POSTGRES_PASSWORD}@postgres")
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert bot["environment"]["IMAGINE_EMBEDDED_WORKER"] == "false"
     assert worker["command"] == ["python", "-m", "bot", "worker"]
