@@ -10,8 +10,8 @@ import sys
 
 from bot.config import Config, ConfigError, export_compile_cache, load_config
 from bot.logs import adopt_library_logging, setup_logging
-from bot.pruner import Pruner
 from bot.ops_cli import OPS_USAGE, is_ops_command, run_ops_command
+from bot.pruner import Pruner
 from bot.startup import StartupError, check_local, login, secrets
 
 log = logging.getLogger("bot")

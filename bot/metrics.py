@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -23,6 +23,7 @@ from db.monitoring import Snapshot
 from db.views import JobView
 
 T = TypeVar("T", bound=JobView)
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()
@@ -73,13 +74,13 @@ def model_loaded(model: str, seconds: float) -> None:
     MODEL_LOAD_SECONDS.labels(model).set(seconds)
 
 
-def counted_delivery(deliver: Callable[[T], Awaitable[int]]) -> Callable[[T], Awaitable[int]]:
+def counted_delivery(deliver: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     """`Delivery.deliver` that counts each attempt, and each failure by HTTP status or error class."""
 
-    async def deliver_counted(job: T) -> int:
+    async def deliver_counted(job: T, *args: Any, **kwargs: Any) -> R:
         DELIVERY_ATTEMPTS.inc()
         try:
-            posted = await deliver(job)
+            posted = await deliver(job, *args, **kwargs)
         except Exception as exc:
             status = getattr(exc, "status", None)
             reason = str(status) if isinstance(status, int) else type(exc).__name__
