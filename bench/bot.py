@@ -143,20 +143,26 @@ class Bench:
         while len(users) < members:
             users.append(self.fake.add_member(f"bench-{len(users)}"))
         elapsed: list[float] = []
+        missed = 0  # no response within 30 s: Discord would have shown "The application did not respond"
 
         async def member(user_id: int) -> None:
+            nonlocal missed
             for index in range(per_member):
                 inter = await self.fake.invoke_slash("imagine", {"prompt": f"bench {user_id} {index}"},
                                                      user_id=user_id)
-                response = await inter.wait_response(timeout=30)
+                try:
+                    response = await inter.wait_response(timeout=30)
+                except TimeoutError:
+                    missed += 1
+                    continue
                 elapsed.append(response.elapsed_s)  # a deferral ("thinking...") is the acknowledgement too
-                assert "Queued as job #" in await final_text(inter), inter.original
 
         start = time.perf_counter()
         await asyncio.gather(*(member(user) for user in users[:members]))
         wall = time.perf_counter() - start
         ms = [value * 1000 for value in elapsed]
-        return {"commands": len(ms), "members": members, "wall_s": round(wall, 2),
+        return {"commands": members * per_member, "answered": len(ms), "missed_30s": missed,
+                "over_3s": sum(value > 3000 for value in ms), "members": members, "wall_s": round(wall, 2),
                 "p50_ms": round(percentile(ms, 0.5), 1), "p99_ms": round(percentile(ms, 0.99), 1),
                 "max_ms": round(max(ms), 1), "load1": load1()}
 
