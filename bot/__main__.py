@@ -98,13 +98,14 @@ def with_heartbeat(worker, config: Config, engine):
     return worker
 
 
-async def _monitor(config: Config, engine, gateway_open=None):
+async def _monitor(config: Config, engine, gateway_open=None, worker_id: str | None = None):
     """The /metrics + /healthz endpoint when metrics.port is set, else None."""
     if not config.metrics.port:
         return None
     from bot.health import MonitorServer
 
-    monitor = MonitorServer(engine, lease_seconds=config.queue.lease_seconds, gateway_open=gateway_open)
+    monitor = MonitorServer(engine, lease_seconds=config.queue.lease_seconds, gateway_open=gateway_open,
+                            worker_id=worker_id)
     try:
         await monitor.start(config.metrics.host, config.metrics.port)
     except OSError as exc:
@@ -123,7 +124,7 @@ async def run_worker(config: Config) -> int:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     worker = _worker(config, queue, embedded=False)
-    monitor = await _monitor(config, engine)
+    monitor = await _monitor(config, engine, worker_id=worker.worker_id)
     try:
         await supervise("worker", lambda: worker.run(stop), stop=stop)
     except TaskGaveUp as exc:

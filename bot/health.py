@@ -58,14 +58,17 @@ class WorkerBeacon:
             await asyncio.sleep(self.every)
 
 
-def verdict(snap: Snapshot, lease_seconds: float, gateway_open: bool | None) -> tuple[bool, str]:
-    """(healthy, one line): a live worker within the lease, and the gateway open when there is one."""
-    live = snap.live_workers(lease_seconds)
+def verdict(snap: Snapshot, lease_seconds: float, gateway_open: bool | None,
+            worker_id: str | None = None) -> tuple[bool, str]:
+    """(healthy, one line): a live worker within the lease (this one, for a worker's own endpoint), and the gateway
+    open when there is one."""
+    live = [w for w in snap.live_workers(lease_seconds) if worker_id is None or w.worker_id == worker_id]
     problems = []
     if gateway_open is False:
         problems.append("the Discord gateway is not connected")
     if not live:
-        problems.append(f"no worker heartbeat in the last {lease_seconds:g} s")
+        whose = f"from worker {worker_id} " if worker_id else ""
+        problems.append(f"no worker heartbeat {whose}in the last {lease_seconds:g} s")
     if problems:
         return False, "unhealthy: " + "; ".join(problems)
     gateway = ", gateway connected" if gateway_open else ""
@@ -76,7 +79,8 @@ class MonitorServer:
     """Serves /metrics (Prometheus text format) and /healthz on one port."""
 
     def __init__(self, engine: AsyncEngine, *, lease_seconds: float, gateway_open: Callable[[], bool] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, worker_id: str | None = None) -> None:
+        self.worker_id = worker_id  # a stand-alone worker's endpoint is healthy only while that worker beats
         self.engine, self.lease_seconds, self.gateway_open, self.clock = engine, lease_seconds, gateway_open, clock
         self.collector = metrics.QueueCollector()
         self._runner: web.AppRunner | None = None
@@ -119,7 +123,8 @@ class MonitorServer:
         snap = await self._snapshot()
         if snap is None:
             return web.Response(status=503, text="unhealthy: the database is not readable\n")
-        ok, line = verdict(snap, self.lease_seconds, self.gateway_open() if self.gateway_open else None)
+        ok, line = verdict(snap, self.lease_seconds, self.gateway_open() if self.gateway_open else None,
+                           self.worker_id)
         return web.Response(status=200 if ok else 503, text=line + "\n")
 
 

@@ -180,3 +180,18 @@ def test_status_with_a_live_worker_exits_0(status_db: str, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert out.startswith("ok: 1 live worker(s)")
     assert "gpu-7" in out and "alive" in out
+
+
+def test_a_workers_own_health_needs_its_own_heartbeat() -> None:
+    """A stand-alone worker's /healthz is not kept healthy by another worker's heartbeat."""
+    from bot.health import verdict
+    from db.models import JobStatus
+    from db.monitoring import Snapshot, WorkerSeen
+
+    now = datetime.now(UTC)
+    snap = Snapshot(at=now, counts=dict.fromkeys(JobStatus, 0), oldest_queued=None, failed_last_hour=0, undelivered=0,
+                    workers=[WorkerSeen("gpu-1", now, now), WorkerSeen("gpu-2", now, now - timedelta(seconds=120))])
+    assert verdict(snap, 60, None, "gpu-1") == (True, "ok: 1 live worker(s)")
+    assert verdict(snap, 60, None, "gpu-2") == (False,
+                                                "unhealthy: no worker heartbeat from worker gpu-2 in the last 60 s")
+    assert verdict(snap, 60, None)[0] is True  # the bot's view: any live worker will do
