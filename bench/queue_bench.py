@@ -64,9 +64,34 @@ async def latency(url: str, n: int) -> dict[str, tuple[float, float, float]]:
             started = time.perf_counter()
             await queue.succeed(job.id, job.claim_token, "/out", 1.0)
             timings["succeed"].append(time.perf_counter() - started)
+        timings["enqueue through the door"] = await _door_latency(queue, n)
     finally:
         await engine.dispose()
     return {name: _percentiles(values) for name, values in timings.items()}
+
+
+async def _door_latency(queue: Queue, n: int) -> list[float]:
+    """Enqueue through bot/admission.py: admission lock, ban, profile, limits and quota checks, reservation."""
+    from bot.admission import Admission, Origin, Ticket
+    from bot.config import parse_config
+    from bot.policy import JobAsk
+
+    # Limits high enough that every job is admitted: this measures the checks, not refusals.
+    config = parse_config({"limits": {"max_queued_per_user": 1000, "jobs_per_window": 100000,
+                                      "max_queue_size": 1000000},
+                           "quotas": {"images_per_day": 1000000, "gpu_seconds_per_day": 8640000}}, {})
+    admission = Admission(queue, config)
+    ask = JobAsk(command="imagine", model_name="default", steps=25, pixels=512 * 512, images=4)
+    samples = []
+    for i in range(n):
+        new = _job(10**9 + i)
+        origin = Origin(interaction_id=new.interaction_id, user_id=new.user_id, guild_id=1, channel_id=2)
+        started = time.perf_counter()
+        await admission.enqueue(Ticket(origin=origin, ask=ask, new=new))
+        samples.append(time.perf_counter() - started)
+    while (job := await queue.claim("bench")) is not None:  # leave the queue empty for the throughput runs
+        await queue.succeed(job.id, job.claim_token, "/out", 1.0)
+    return samples
 
 
 def _worker(url: str, worker_id: str, ready: mp.Queue, go: mp.Event, done: mp.Queue) -> None:

@@ -66,12 +66,14 @@ async def _open_queue(config: Config, clock=None):
     engine = make_engine(config.database_url)
     # `clock` is for tests that travel in time (timed bans, quota days); everything else uses the real one.
     return engine, Queue(engine, clock=clock or utcnow, lease_seconds=config.queue.lease_seconds,
-                         max_attempts=config.queue.max_attempts)
+                         max_attempts=config.queue.max_attempts,
+                         max_running_per_user=config.limits.max_running_per_user)
 
 
 def _worker(config: Config, queue, *, embedded: bool):
     import socket
 
+    from bot.policy import offered_models
     from bot.worker import Worker, default_worker_id
 
     # The embedded worker is one per bot, so its host name is a stable identity across restarts.
@@ -83,6 +85,8 @@ def _worker(config: Config, queue, *, embedded: bool):
         classifier = NsfwClassifier()  # loads in the generation thread with the first result
     worker = Worker(queue, _engine_factory(config), config.data_dir, worker_id=worker_id,
                     default_model=config.model.default, classifier=classifier,
+                    allowed_models=frozenset(offered_models(config.model.default, config.model.choices,
+                                                            config.fast_models)),
                     heartbeat_seconds=config.queue.heartbeat_seconds,
                     poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
     return with_heartbeat(worker, config, queue.engine)

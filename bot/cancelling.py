@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.errors import UnknownJob, UserError
+from bot.facts import origin_of
 from bot.moderators import member_is_moderator
+from bot.policy import parent_refusal
 from db.views import JobView
 
 if TYPE_CHECKING:
@@ -22,6 +24,11 @@ async def cancel_job(bot: ImagineBot, interaction: discord.Interaction[Any], job
     found = await bot.queue.get(job_id)
     if found is None or found.guild_id != interaction.guild_id:
         raise UnknownJob(f"There is no job #{job_id} on this server.")
+    if not member_is_moderator(interaction, bot.config.moderation):  # moderators act on any job of the server
+        origin = origin_of(interaction)
+        seen = origin.lookup(found.channel_id) if found.channel_id is not None else None
+        if (refusal := parent_refusal(found.id, found.channel_id, origin.here, seen)) is not None:
+            raise UserError(refusal)
     if found.status not in ("queued", "running"):
         raise UserError(f"Job #{job_id} has already finished ({found.status}).")
     if found.user_id == interaction.user.id:

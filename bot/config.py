@@ -14,6 +14,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from bot.config_tables import (
+    DEFAULT_MODEL_NAME,
+    ConfigError,
+    LimitSettings,
+    ProfileSettings,
+    QuotaSettings,
+    parse_limits,
+    parse_profiles,
+    parse_quotas,
+)
 from generation.errors import RequestError
 from generation.fast import FAST_SAMPLERS, FewStep
 from generation.networks import MAX_LORA_WEIGHT, LoraFile
@@ -21,10 +31,8 @@ from generation.networks import NAME as NETWORK_NAME
 from generation.samplers import resolve_sampler
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
-
-
-class ConfigError(Exception):
-    """The configuration or the environment is unusable; the message names the key and value."""
+__all__ = ["Config", "ConfigError", "LimitSettings", "ProfileSettings", "QuotaSettings", "load_config",
+           "parse_config"]
 
 
 @dataclass(frozen=True)
@@ -104,13 +112,12 @@ class UploadSettings:
 
 @dataclass(frozen=True)
 class QueueSettings:
-    """Leases, retries and per-member limits."""
+    """Leases and retries (per-member limits are in [limits])."""
 
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 15.0
     max_attempts: int = 3
     poll_seconds: float = 1.0
-    max_active_per_user: int = 5
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,9 @@ class Config:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     # Images (outputs, previews, uploads) older than this many days are deleted; the jobs' rows stay.
     data_keep_days: int = 30
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    profiles: Mapping[str, ProfileSettings] = field(default_factory=lambda: parse_profiles({}, {DEFAULT_MODEL_NAME}))
 
     @property
     def outputs_dir(self) -> Path:
@@ -228,7 +238,6 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue.heartbeat_seconds": (0.1, 600),
     "queue.max_attempts": (1, 20),
     "queue.poll_seconds": (0.01, 60),
-    "queue.max_active_per_user": (1, 1000),
     "worker.shutdown_grace_seconds": (0, 3600),
     "diagnostics.loop_lag_seconds": (0, 86400),
     "metrics.port": (0, 65535),
@@ -426,7 +435,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
     known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
              "moderation", "safety", "loras", "embeddings", "fast_models", "diagnostics",
-             "metrics", "logging"}
+             "metrics", "logging", "limits", "quotas", "profiles"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"config: unknown section [{key}] (known: {', '.join(sorted(known))})")
@@ -478,6 +487,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError(f"config: data.dir = {data_dir!r} must be a folder path")
     priority = _section(raw, "priority", {"users", "roles"})
+    if isinstance(raw.get("queue"), dict) and "max_active_per_user" in raw["queue"]:
+        raise ConfigError(f"config: queue.max_active_per_user = {raw['queue']['max_active_per_user']!r} is gone; "
+                          "use [limits] max_queued_per_user and max_running_per_user instead")
     queue = _typed("queue", QueueSettings, _section(raw, "queue", {f.name for f in fields(QueueSettings)}))
     if queue.heartbeat_seconds >= queue.lease_seconds:
         raise ConfigError(f"config: queue.heartbeat_seconds = {queue.heartbeat_seconds:g} must be shorter than "
@@ -502,6 +514,9 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         diagnostics=_typed("diagnostics", DiagnosticsSettings,
                            _section(raw, "diagnostics", {f.name for f in fields(DiagnosticsSettings)})),
         **_operations(raw, data, env),
+        limits=parse_limits(raw.get("limits", {})),
+        quotas=parse_quotas(raw.get("quotas", {})),
+        profiles=parse_profiles(raw.get("profiles", {}), {DEFAULT_MODEL_NAME, *model.choices, *fast_models}),
     )
 
 

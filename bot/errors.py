@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from db.errors import QueueBusy, QueueError, QueueFull, StorageFull
+from db.limits import Refused
 from generation.errors import GenerationError, PromptError, UploadError
 
 log = logging.getLogger(__name__)
@@ -12,10 +13,6 @@ log = logging.getLogger(__name__)
 
 class UserError(Exception):
     """Something the member asked for can't be done; the message says what and why, in their words."""
-
-
-class LimitReached(UserError):
-    """The member already has as many jobs waiting as the server allows."""
 
 
 class NotModerator(UserError):
@@ -42,6 +39,9 @@ def render(error: BaseException) -> str:
     """Turn any error into the short text a member sees (domain errors verbatim, the rest generically)."""
     if isinstance(error, UserError):
         return str(error)
+    if isinstance(error, Refused):
+        when = f" It frees up <t:{int(error.frees_at.timestamp())}:R>." if error.frees_at is not None else ""
+        return f"{error.reason}{when}"
     if isinstance(error, PromptError):
         return f"Your prompt can't be used: {error}"
     if isinstance(error, UploadError):

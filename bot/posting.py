@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,9 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.buttons import grid_view, single_view
+from bot.config_tables import ProfileSettings
 from bot.mentions import only_user
+from bot.policy import ChannelFacts, profile_for
 from bot.upload_size import FittedUpload, fit_upload
 from db.queue import JobView
 
@@ -144,6 +147,8 @@ class Poster:
         path, fitted = await self._fitted(job, limit)
         text = self._text(job, fitted) if content is None else "\n".join(
             [content] + ([f"-# {fitted.note}"] if fitted.note else []))
+        if tip := profile_tip(self.bot.config.profiles, channel):  # the channel profile's line under results
+            text += f"\n-# {tip}"
         return await channel.send(text, file=discord.File(io.BytesIO(fitted.data), fitted.filename),
                                   view=self._view(job, path), allowed_mentions=mentions)
 
@@ -171,3 +176,10 @@ class Poster:
         return await user.send(self._text(job, fitted, note), file=discord.File(io.BytesIO(fitted.data),
                                                                                 fitted.filename),
                                allowed_mentions=only_user(job.user_id))
+
+
+def profile_tip(profiles: Mapping[str, ProfileSettings], channel: object) -> str:
+    """The tip of the channel's profile (by channel, category, or DM), empty when it has none."""
+    facts = ChannelFacts(id=getattr(channel, "id", 0), category_id=getattr(channel, "category_id", None),
+                         is_dm=isinstance(channel, discord.DMChannel))
+    return profile_for(profiles, facts).tip

@@ -7,12 +7,13 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from bot.admission import Admission, Origin, Ticket
 from bot.config import Config
-from bot.errors import LimitReached, PromptBlocked, UnknownJob, UserError
+from bot.errors import PromptBlocked, UnknownJob, UserError
 from bot.fast_jobs import fast_model_of
+from bot.policy import JobAsk, model_name, offered_models
 from bot.prompt_filter import PromptFilter
 from bot.remix import remixed
 from db.queue import Enqueued, JobView, NewJob, Queue
@@ -27,19 +28,12 @@ from generation.variations import reroll_request, variation_request
 
 log = logging.getLogger(__name__)
 
+# The command a kind of job counts as in channel profiles (a re-roll or an Enhance is another /imagine).
+COMMAND_OF_KIND = {"imagine": "imagine", "reroll": "imagine", "enhance": "imagine", "variation": "vary",
+                   "img2img": "vary", "refine": "upscale"}
+
 # A1111 seeds are 32-bit; tiles use base_seed + 0..3, so stay 4 below the top.
 MAX_BASE_SEED = 2**32 - 5
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Who asked, where, through which interaction."""
-
-    interaction_id: int
-    user_id: int
-    guild_id: int | None
-    channel_id: int
-    role_ids: tuple[int, ...] = ()
 
 
 class TokenLimit:
@@ -72,8 +66,9 @@ class Submissions:
     """Everything that may put a job in the queue goes through here."""
 
     def __init__(self, queue: Queue, config: Config, *, check_prompt: Callable[[str], None] | None = None,
-                 seed: Callable[[], int] = random_seed) -> None:
+                 seed: Callable[[], int] = random_seed, admission: Admission | None = None) -> None:
         self.queue, self.config = queue, config
+        self.admission = admission or Admission(queue, config)
         self.check_prompt = check_prompt or (lambda prompt: None)
         self.prompt_filter = PromptFilter(config.moderation.banned_words, config.moderation.banned_patterns)
         self.safety = SafetyStore(queue.engine, clock=queue.now)
@@ -100,23 +95,33 @@ class Submissions:
         weights += [self.config.priority.roles[r] for r in origin.role_ids if r in self.config.priority.roles]
         return max(weights)
 
+    def ask(self, command: str, request: GenerationRequest | None) -> JobAsk:
+        """A request in the terms channel profiles use (None: the defaults, for a pre-check)."""
+        m, g = self.config.model, self.config.generation
+        offered = offered_models(m.default, m.choices, self.config.fast_models)
+        if request is None:
+            return JobAsk(command=command, model_name=model_name(m.default, offered),
+                          steps=g.steps, pixels=0, images=1 if command == "upscale" else 4)
+        return JobAsk(command=command, model_name=model_name(request.model or m.default, offered),
+                      steps=request.num_inference_steps, pixels=request.width * request.height,
+                      images=len(request.seeds))
+
+    async def precheck(self, origin: Origin, command: str) -> None:
+        """Ban, channel, limits and quota, before expensive work such as downloading an upload."""
+        await self.admission.precheck(Ticket(origin=origin, ask=self.ask(command, None)))
+
     async def _enqueue(self, origin: Origin, kind: str, request: GenerationRequest, *,
                        parent: JobView | None = None, parent_tile: int | None = None) -> Enqueued:
-        """Check the channel and the member's limit, then enqueue exactly once per interaction."""
-        allowed = self.config.discord.channel_ids
-        if allowed and origin.channel_id not in allowed:
-            where = ", ".join(f"<#{channel}>" for channel in allowed)
-            raise UserError(f"Images are made only in {where}; nothing was queued.")
-        active = await self.queue.count_active(origin.user_id)
-        if active >= self.config.queue.max_active_per_user:
-            raise LimitReached(f"You already have {active} jobs queued or running (the limit is "
-                               f"{self.config.queue.max_active_per_user}); wait for one to finish.")
-        return await self.queue.enqueue(NewJob(
+        """Through the door: every check runs inside the enqueue's transaction, exactly once per interaction."""
+        command = COMMAND_OF_KIND[kind]
+        new = NewJob(
             interaction_id=origin.interaction_id, user_id=origin.user_id, guild_id=origin.guild_id,
             channel_id=origin.channel_id, kind=kind, prompt=request.prompt,
             negative_prompt=request.negative_prompt, params=request.to_dict(), base_seed=request.seeds[0],
             model=request.model, parent_job_id=parent.id if parent else None, parent_tile=parent_tile,
-            priority=self._priority(origin)))
+            priority=self._priority(origin))
+        return await self.admission.enqueue(Ticket(origin=origin, ask=self.ask(command, request), new=new,
+                                                   parent=parent))
 
     async def _parent(self, origin: Origin, job_id: int, tile: int) -> tuple[JobView, GenerationRequest]:
         """Load a finished job of this server and check the tile exists."""

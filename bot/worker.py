@@ -67,7 +67,8 @@ class Worker:
     def __init__(self, queue: Queue, engine_factory: Callable[..., Engine], data_dir: Path, *,
                  heartbeat_seconds: float, poll_seconds: float, shutdown_grace_seconds: float,
                  worker_id: str | None = None, on_finished: Callable[[int], None] | None = None,
-                 default_model: str = "", classifier: NsfwClassifier | None = None) -> None:
+                 default_model: str = "", classifier: NsfwClassifier | None = None,
+                 allowed_models: frozenset[str] | None = None) -> None:
         self.queue = queue
         self.engine_factory = engine_factory
         # Paths stored in jobs (init images, result folders) are relative to the data folder, so a bot and
@@ -80,6 +81,9 @@ class Worker:
         self.grace = shutdown_grace_seconds
         self.on_finished = on_finished
         self.default_model = default_model
+        # The models the current config offers (None: any). A job queued before the operator removed its model,
+        # or a click on an old button, must not load it.
+        self.allowed_models = allowed_models
         self.classifier = classifier  # scores every output image (generation/nsfw.py); None: not scored
         self.wakeup = asyncio.Event()
         self._engine: Engine | None = None
@@ -254,7 +258,10 @@ class Worker:
             if progress.preview is not None:
                 state.preview, state.preview_due = progress.preview, True
 
-        engine = self.engine(request.model or self.default_model, request.lora)
+        model = request.model or self.default_model
+        if self.allowed_models is not None and model not in self.allowed_models:
+            raise GenerationError(f"the model {model!r} is no longer offered on this server; nothing was generated")
+        engine = self.engine(model, request.lora)
         # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
         engine.check_token_limit(request.prompt)
         with metrics.gpu_time(job.kind):

@@ -26,13 +26,21 @@ ACTIVE = (JobStatus.queued, JobStatus.running)
 CANDIDATE = JOBS.alias("candidate")
 PREVIOUS = JOBS.alias("previous")
 OTHER = JOBS.alias("other")
+OWNER_RUNNING = JOBS.alias("owner_running")
 
 
-def next_job_id(now: object) -> Select[tuple[int]]:
-    """The id of the job to claim now; FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite drops it and needs none)."""
+def next_job_id(now: object, max_running: object) -> Select[tuple[int]]:
+    """The id of the job to claim now; FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite drops it and needs none).
+
+    A member with `max_running` jobs running already is skipped (ix_jobs_user_status answers the count), so the
+    next member's job runs instead of the claim waiting on them.
+    """
+    running = (select(func.count()).select_from(OWNER_RUNNING)
+               .where(OWNER_RUNNING.c.user_id == CANDIDATE.c.user_id, OWNER_RUNNING.c.status == JobStatus.running))
     return (
         select(CANDIDATE.c.id)
-        .where(CANDIDATE.c.status == JobStatus.queued, CANDIDATE.c.run_after <= now)
+        .where(CANDIDATE.c.status == JobStatus.queued, CANDIDATE.c.run_after <= now,
+               running.scalar_subquery() < max_running)
         .order_by(CANDIDATE.c.vtime, CANDIDATE.c.id)  # walks ix_jobs_claim; stops at the first that may run
         .limit(1)
         .with_for_update(skip_locked=True, of=CANDIDATE)

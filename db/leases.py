@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db import quotas
 from db.fairness import JOBS
 from db.models import JobStatus
 
@@ -78,9 +79,12 @@ def let_go_values(row: Any, now: datetime, *, killed: bool, poison_kills: int) -
 
 async def let_go(session: AsyncConnection, rows: list[Any], now: datetime, *, killed: bool, poison_kills: int) -> int:
     """Apply let_go_values to each (locked) row, guarded by its claim token; returns how many changed."""
-    changed = 0
+    changed, ended = 0, []
     for row in rows:
         values = let_go_values(row, now, killed=killed, poison_kills=poison_kills)
         result = await session.execute(update(JOBS).where(held(row.id, row.claim_token)).values(**values))
         changed += result.rowcount
+        if result.rowcount and values["status"] in (JobStatus.failed, JobStatus.cancelled):
+            ended.append(row.id)
+    await quotas.refund(session, ended, now)  # a poison or cancelled job gives its reservation back
     return changed

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Enum,
     Float,
@@ -244,3 +245,47 @@ class WorkerBeat(Base):
     worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LedgerEntry(enum.StrEnum):
+    """What one quota ledger row records; a member's use on a UTC day is the sum of that day's rows."""
+
+    reserved = "reserved"  # a job's estimated cost, charged when it was queued
+    settled = "settled"  # the job ended: measured cost minus the reservation
+    refunded = "refunded"  # the job failed or was cancelled: minus the reservation
+    granted = "granted"  # a moderator's one-off grant: minus this much use
+    reset = "reset"  # a moderator's reset: minus the day's use so far
+
+
+class QuotaLedger(Base):
+    """Quota use as rows, never counters: a crash between two steps can't charge a member twice or not at all."""
+
+    __tablename__ = "quota_ledger"
+    __table_args__ = (
+        Index("ix_quota_ledger_user_day", "user_id", "day"),
+        # One reservation, one settlement or refund per job: a repeated step inserts nothing.
+        UniqueConstraint("job_id", "entry", name="uq_quota_ledger_job_entry"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("jobs.id", ondelete="SET NULL"))
+    day: Mapped[date] = mapped_column(Date)  # the UTC day charged: the day the job was queued
+    entry: Mapped[LedgerEntry] = mapped_column(_enum(LedgerEntry))
+    images: Mapped[int] = mapped_column(Integer)
+    gpu_seconds: Mapped[float] = mapped_column(Float)
+    multiplier: Mapped[float] = mapped_column(Float, default=1.0)  # the channel profile's quota_multiplier
+    by_user_id: Mapped[int | None] = mapped_column(BigInteger)  # the moderator, for grants and resets
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class QuotaOverride(Base):
+    """A moderator's per-member daily budget; a None key keeps the member's tier for it."""
+
+    __tablename__ = "quota_overrides"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    images_per_day: Mapped[int | None] = mapped_column(Integer)
+    gpu_seconds_per_day: Mapped[float | None] = mapped_column(Float)
+    set_by: Mapped[int | None] = mapped_column(BigInteger)
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)

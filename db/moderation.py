@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
+from db import quotas
 from db.engine import READ_ONLY
 from db.errors import translated
 from db.fairness import JOBS
@@ -124,6 +125,7 @@ async def cancel_jobs(conn: AsyncConnection, now: datetime, *, guild_id: int, us
     waiting = (update(JOBS).where(*where, JOBS.c.status == JobStatus.queued)
                .values(status=JobStatus.cancelled, finished_at=now).returning(*JOBS.c))
     changed = [JobView.from_row(r) for r in (await conn.execute(waiting)).mappings().all()]
+    await quotas.refund(conn, [job.id for job in changed], now)  # cancelled before they ran: charge nothing
     if job_id is not None:  # one job: stop it even while it runs; a purge or ban leaves running jobs alone
         running = (update(JOBS).where(*where, JOBS.c.status == JobStatus.running)
                    .values(cancel_requested=True).returning(*JOBS.c))

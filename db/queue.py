@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from db import leases, statements
+from db import leases, quotas, statements
 from db.engine import READ_ONLY
 from db.errors import QueueFull, translated
 from db.estimates import Estimates
@@ -23,6 +24,16 @@ from db.models import JobStatus
 from db.views import Enqueued, Heartbeat, JobView, NewJob, Waiting
 
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class Admit(Protocol):
+    """The checks a job must pass inside the enqueue's transaction (bot/admission.py implements it)."""
+
+    async def check(self, session: AsyncConnection, now: datetime) -> None:
+        """Raise (e.g. db.limits.Refused) to refuse the job; nothing is written then."""
+
+    async def record(self, session: AsyncConnection, job: JobView, now: datetime) -> None:
+        """After the insert, in the same transaction: e.g. reserve the job's quota."""
 
 
 def utcnow() -> datetime:
@@ -44,6 +55,7 @@ class Queue:
         retry_base_seconds: float = 10.0,
         retry_max_seconds: float = 600.0,
         max_queued: int | None = None,
+        max_running_per_user: int | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if lease_seconds <= 0 or max_attempts < 1 or poison_kills < 1:
@@ -55,6 +67,8 @@ class Queue:
         self._retry = RetryPolicy(max_attempts, retry_base_seconds, retry_max_seconds)
         self._poison_kills = poison_kills
         self._max_queued = max_queued
+        # The claim skips members with this many jobs running (None: no cap).
+        self._max_running = max_running_per_user if max_running_per_user is not None else 2**31 - 1
         self._rng = rng or random.Random()
         self._estimates = Estimates()
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -88,14 +102,25 @@ class Queue:
             raise ValueError(f"the queue's clock returned a naive datetime {now!r}; it must be timezone-aware UTC")
         return now
 
-    async def enqueue(self, new: NewJob) -> Enqueued:
-        """Add a job, or return the existing one when its interaction_id was seen before (created=False)."""
+    async def enqueue(self, new: NewJob, admit: Admit | None = None) -> Enqueued:
+        """Add a job, or return the existing one when its interaction_id was seen before (created=False).
+
+        `admit` (bot/admission.py's door) checks bans, limits and quotas inside this transaction, before the insert,
+        and records the quota reservation after it; a retried interaction gets its job back without new checks.
+        """
         now = self._now()
         # One statement: the vtime and the new job's standing (for position and ETA) are subqueries inside it.
         stmt = statements.insert_job(self.engine.dialect.name)
         params = statements.insert_job_params(new.row(now))
         existing = select(JOBS).where(JOBS.c.interaction_id == new.interaction_id)  # built only, not run, usually
         async with self._write() as session:
+            if admit is not None:
+                seen = None if new.interaction_id is None else (await session.execute(existing)).mappings().first()
+                if seen is not None:
+                    job = JobView.from_row(seen)
+                    position, eta = await self._estimates.position(session, job, now)
+                    return Enqueued(job=job, created=False, position=position, eta_seconds=eta)
+                await admit.check(session, now)
             if self._max_queued is not None:
                 queued = await session.scalar(select(func.count()).where(JOBS.c.status == JobStatus.queued)) or 0
                 if queued >= self._max_queued and (await session.execute(existing)).first() is None:
@@ -104,11 +129,19 @@ class Queue:
             row = (await session.execute(stmt, params)).mappings().first()
             if row is not None:
                 job = JobView.from_row(row)
+                if admit is not None:
+                    await admit.record(session, job, now)
                 position, eta = await self._estimates.from_standing(session, row, now)
                 return Enqueued(job=job, created=True, position=position, eta_seconds=eta)
             job = JobView.from_row((await session.execute(existing)).mappings().one())
             position, eta = await self._estimates.position(session, job, now)
         return Enqueued(job=job, created=False, position=position, eta_seconds=eta)
+
+    async def in_transaction(self, work: Callable[[AsyncConnection, datetime], Awaitable[None]]) -> None:
+        """Run `work(session, now)` in one write transaction that inserts nothing (the door's pre-checks)."""
+        now = self._now()
+        async with self._write() as session:
+            await work(session, now)
 
     async def cancel(self, job_id: int, user_id: int) -> JobView | None:
         """Cancel a user's job: queued ones at once, running ones by a flag the worker sees in heartbeat.
@@ -129,12 +162,16 @@ class Queue:
             else:
                 return JobView.from_row(row)
             change = update(JOBS).where(JOBS.c.id == job_id).values(**values).returning(*JOBS.c)
-            return JobView.from_row((await session.execute(change)).mappings().one())
+            job = JobView.from_row((await session.execute(change)).mappings().one())
+            if job.status == JobStatus.cancelled:
+                await quotas.refund(session, [job.id], now)
+            return job
 
     async def claim(self, worker_id: str) -> JobView | None:
         """Take the next job in the fair order, under a fresh claim token and lease; None when nothing is ready."""
         now = self._now()
-        params = {"claim_now": now, "claim_worker": worker_id, "claim_lease_expires_at": now + self._lease}
+        params = {"claim_now": now, "claim_worker": worker_id, "claim_lease_expires_at": now + self._lease,
+                  "claim_max_running": self._max_running}
         async with self._write() as session:
             row = (await session.execute(statements.CLAIM, params)).mappings().first()
         return None if row is None else JobView.from_row(row)
@@ -163,6 +200,7 @@ class Queue:
         async with self._write() as session:
             result = await session.execute(update(JOBS).where(held(job_id, claim_token)).values(**values))
             if result.rowcount == 1:
+                await quotas.settle(session, job_id, gpu_seconds, now)  # the measured cost replaces the estimate
                 self._estimates.forget_durations()
                 return True
             stmt = select(JOBS.c.status, JOBS.c.claim_token).where(JOBS.c.id == job_id)
@@ -180,7 +218,10 @@ class Queue:
                 return None
             values = leases.fail_values(row, now, error, retriable, self._retry, self._rng)
             change = update(JOBS).where(held(job_id, claim_token)).values(**values).returning(*JOBS.c)
-            return JobView.from_row((await session.execute(change)).mappings().one())
+            job = JobView.from_row((await session.execute(change)).mappings().one())
+            if job.status in (JobStatus.failed, JobStatus.cancelled):
+                await quotas.refund(session, [job.id], now)
+            return job
 
     async def finish_cancelled(self, job_id: int, claim_token: int) -> bool:
         """The worker stopped a job whose user cancelled it; it waits in undelivered() for the bot's notice."""
@@ -188,6 +229,8 @@ class Queue:
         values = {"status": JobStatus.cancelled, "finished_at": now, "lease_expires_at": None}
         async with self._write() as session:
             result = await session.execute(update(JOBS).where(held(job_id, claim_token)).values(**values))
+            if result.rowcount == 1:
+                await quotas.refund(session, [job_id], now)
         return result.rowcount == 1
 
     async def release(self, job_id: int, claim_token: int) -> bool:
@@ -274,6 +317,12 @@ class Queue:
         """A user's latest jobs, newest first."""
         stmt = (select(JOBS).where(JOBS.c.user_id == user_id)
                 .order_by(JOBS.c.created_at.desc(), JOBS.c.id.desc()).limit(limit))
+        return await self._views(stmt)
+
+    async def active_jobs(self, user_id: int) -> list[JobView]:
+        """A member's running jobs, then their waiting ones, each oldest first (for /info)."""
+        stmt = (select(JOBS).where(JOBS.c.user_id == user_id, JOBS.c.status.in_(ACTIVE))
+                .order_by(JOBS.c.status.desc(), JOBS.c.vtime, JOBS.c.id))  # "running" sorts after "queued"
         return await self._views(stmt)
 
     async def count_active(self, user_id: int) -> int:

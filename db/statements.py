@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import BigInteger, Insert, Update, bindparam, update
+from sqlalchemy import BigInteger, Insert, Integer, Update, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -44,10 +44,11 @@ def insert_job_params(row: dict[str, Any]) -> dict[str, Any]:
     return {f"new_{name}": row[name] for name in NEW_JOB_COLUMNS}
 
 
-# Parameters: claim_now, claim_worker, claim_lease_expires_at.
+# Parameters: claim_now, claim_worker, claim_lease_expires_at, claim_max_running (per member).
 CLAIM: Update = (
     update(JOBS)
-    .where(JOBS.c.id == fairness.next_job_id(bindparam("claim_now")).scalar_subquery(),
+    .where(JOBS.c.id == fairness.next_job_id(bindparam("claim_now"),
+                                             bindparam("claim_max_running", type_=Integer)).scalar_subquery(),
            JOBS.c.status == JobStatus.queued)
     .values(
         status=JobStatus.running, claim_token=JOBS.c.claim_token + 1, attempts=JOBS.c.attempts + 1,

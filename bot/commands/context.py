@@ -6,23 +6,18 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.submissions import Origin
+from bot.facts import origin_of
 from db.queue import Enqueued
 
 if TYPE_CHECKING:
     from bot.client import ImagineBot
 
+__all__ = ["bot_of", "origin_of", "queued_text"]  # origin_of lives in bot/facts.py; handlers import it from here
+
 
 def bot_of(interaction: discord.Interaction) -> ImagineBot:
     """The ImagineBot that received this interaction (with its queue, config and submissions)."""
     return interaction.client  # type: ignore[return-value]
-
-
-def origin_of(interaction: discord.Interaction) -> Origin:
-    """Who asked, where: the identity stored with the job."""
-    roles = tuple(r.id for r in getattr(interaction.user, "roles", ()) or ())
-    return Origin(interaction_id=interaction.id, user_id=interaction.user.id, guild_id=interaction.guild_id,
-                  channel_id=interaction.channel_id or 0, role_ids=roles)
 
 
 def queued_text(enqueued: Enqueued) -> str:

@@ -68,6 +68,8 @@ async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool,
         raise UserError("Give either a job (and tile) or an image, not both and not neither.")
     async with PrivateReply(interaction) as reply:
         if image is not None:
+            # Ban, channel profile, limits and quota first: a refused member costs no download, decode or write.
+            await bot.submissions.precheck(origin, "upscale" if upscale else "vary")
             await reply.defer()  # a download and a decode: acknowledge first
             path, size = await _saved_upload(bot, interaction, image)
             g = bot.config.generation

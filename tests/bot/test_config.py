@@ -113,3 +113,34 @@ def test_bad_network_tables_are_named(toml: dict, message: str) -> None:
     """Pickle files, out-of-range weights, typos and names the prompt syntax cannot hold are refused by key."""
     with pytest.raises(ConfigError, match=message):
         parse_config(toml, {})
+def test_the_old_per_member_cap_fails_naming_its_replacement() -> None:
+    """queue.max_active_per_user is gone: a config that still has it stops the bot, saying what to use."""
+    with pytest.raises(ConfigError, match=r"queue.max_active_per_user = 5 is gone; use \[limits\] max_queued_per_user"):
+        parse_config({"queue": {"max_active_per_user": 5}}, {})
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ({"limits": {"max_queued_per_user": 0}}, "limits.max_queued_per_user = 0 is out of range"),
+    ({"limits": {"window": 5}}, "unknown key limits.window"),
+    ({"quotas": {"images_per_day": "lots"}}, "quotas.images_per_day = 'lots' is not a valid int"),
+    ({"quotas": {"roles": {"mods": {"images_per_day": 5}}}}, "quotas.roles has key 'mods'"),
+    ({"quotas": {"roles": {"12": {"gpu_seconds": 5}}}}, "unknown key quotas.roles.12.gpu_seconds"),
+    ({"profiles": {"x": {"commands": ["paint"]}}}, "profiles.x.commands has 'paint'"),
+    ({"profiles": {"x": {"models": ["anime"]}}}, "profiles.x.models has 'anime'"),
+    ({"profiles": {"x": {"channel_ids": [1]}, "y": {"channel_ids": [1]}}}, "channel 1 is in profiles.x and profiles.y"),
+    ({"profiles": {"default": {"channel_ids": [1]}}}, "profiles.default covers every channel"),
+    ({"profiles": {"x": {"max_steps": 500}}}, "profiles.x.max_steps = 500 is out of range"),
+    ({"profiles": {"x": {"channel_ids": ["a"]}}}, "profiles.x.channel_ids = \\['a'\\] must be a list of positive"),
+])
+def test_admission_tables_name_key_and_value(toml: dict, message: str) -> None:
+    """[limits], [quotas] and [profiles] refuse bad values with the key and value."""
+    with pytest.raises(ConfigError, match=message):
+        parse_config(toml, {})
+
+
+def test_a_member_gets_the_best_of_their_role_tiers() -> None:
+    """Key by key, the largest of the default tier and the member's role tiers."""
+    quotas = parse_config({"quotas": {"images_per_day": 10, "roles": {
+        "1": {"images_per_day": 50}, "2": {"gpu_seconds_per_day": 5000}}}}, {}).quotas
+    assert quotas.tier_for((1, 2, 3)) == type(quotas.tier_for(()))(50, 5000.0)
+    assert quotas.tier_for(()).images_per_day == 10 and quotas.tier_for((1,)).gpu_seconds_per_day == 900.0

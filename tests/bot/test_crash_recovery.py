@@ -35,7 +35,12 @@ steps = 4
 lease_seconds = 5
 heartbeat_seconds = 0.5
 poll_seconds = 0.05
-max_active_per_user = 20
+[limits]
+max_queued_per_user = 20
+jobs_per_window = 1000
+[quotas]
+images_per_day = 100000
+gpu_seconds_per_day = 1000000
 [worker]
 shutdown_grace_seconds = 2
 [data]

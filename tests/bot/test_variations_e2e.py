@@ -90,6 +90,7 @@ async def test_vary_and_upscale_an_uploaded_image(runner: BotRunner) -> None:
     inter = await fake.invoke_slash("vary", {"prompt": "a red square, watercolor"},
                                     attachments={"image": ("red.png", _png((64, 64)), "image/png")})
     assert "Queued as job #" in await deferred_reply(inter)
+    assert len(fake.downloads) == 1  # fetched once, from the fake CDN
     grid = await wait_result(fake, mark)
     assert image_of(grid).size == (2 * TILE, 2 * TILE)
     assert parse_infotext(image_of(grid).info["parameters"]).strength == pytest.approx(0.35)
@@ -162,3 +163,20 @@ async def test_vary_accepts_a_message_link(runner: BotRunner) -> None:
     assert "Queued" in (await inter.wait_response(timeout=3)).content
     child = await wait_result(runner.fake, mark)
     assert f"variations of #{job_id}, tile 3" in child.content
+
+
+@pytest.mark.parametrize("command", ["vary", "upscale"])
+async def test_uploads_are_not_fetched_for_a_member_the_door_refuses(runner: BotRunner, command: str,
+                                                                     configure) -> None:
+    """Channel rules and limits are checked before the upload is downloaded, decoded or written."""
+    from bot.config import LimitSettings, WorkerSettings
+
+    configure(limits=LimitSettings(max_queued_per_user=1), worker=WorkerSettings(embedded=False))
+    await runner.restart()
+    fake = runner.fake
+    await (await fake.invoke_slash("imagine", {"prompt": "waiting"})).wait_response(timeout=5)
+    inter = await fake.invoke_slash(command, {"prompt": "x"},
+                                    attachments={"image": ("red.png", _png((64, 64)), "image/png")})
+    assert "You already have 1 jobs waiting" in await deferred_reply(inter)
+    assert fake.downloads == []
+    assert not runner.config.uploads_dir.exists() or not any(runner.config.uploads_dir.iterdir())

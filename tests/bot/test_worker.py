@@ -248,3 +248,19 @@ async def test_a_heartbeat_that_keeps_failing_stops_its_job(queue: Queue, tmp_pa
         await worker.run_burst()
     job = await queue.get(job_id)
     assert len(calls) == 5 and job.status == "running"  # left for its lease to expire and the job to come back
+
+
+async def test_a_model_the_config_no_longer_offers_is_never_loaded(queue: Queue, tmp_path: Path) -> None:
+    """A job queued for a model the operator has since removed fails with the reason; the engine isn't built."""
+    request = GenerationRequest(kind=GenerationKind.txt2img, prompt="old", seeds=(1, 2, 3, 4), width=64, height=64,
+                                model="removed/model")
+    job = await queue.enqueue(NewJob(interaction_id=9, user_id=9, guild_id=1, channel_id=1, kind="imagine",
+                                     prompt="old", params=request.to_dict(), model="removed/model"))
+    loaded: list[str] = []
+    worker = Worker(queue, lambda *model: loaded.append(model) or ScriptedEngine(), tmp_path, worker_id="w1",
+                    heartbeat_seconds=0.05, poll_seconds=0.01, shutdown_grace_seconds=0.2,
+                    default_model="base/model", allowed_models=frozenset({"base/model"}))
+    assert await worker.run_burst() == 1
+    failed = await queue.get(job.job.id)
+    assert failed.status == "failed" and "'removed/model' is no longer offered" in failed.error
+    assert loaded == []

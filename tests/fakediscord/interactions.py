@@ -106,11 +106,12 @@ def base_payload(world: World, record_id: int, token: str, kind: int, channel_id
     payload: dict[str, Any] = {
         "id": str(record_id), "application_id": str(world.application_id), "type": kind, "token": token,
         "version": 1, "channel_id": str(channel_id), "channel": channel.payload(),
-        "app_permissions": str(world.permissions(world.bot.id)), "locale": "en-US",
+        "app_permissions": str(world.channel_permissions(world.bot.id, channel_id)), "locale": "en-US",
         "entitlements": [], "entitlement_sku_ids": [], "attachment_size_limit": world.attachment_size_limit,
     }
     if channel.guild_id is not None:
-        member = world.members[user_id].payload() | {"permissions": str(world.permissions(user_id))}
+        # Permissions in the interaction's channel, overwrites applied, as Discord computes them.
+        member = world.members[user_id].payload() | {"permissions": str(world.channel_permissions(user_id, channel_id))}
         payload.update({
             "guild_id": str(world.guild_id), "guild": {"id": str(world.guild_id), "locale": "en-US", "features": []},
             "guild_locale": "en-US", "member": member, "context": 0,

@@ -112,6 +112,7 @@ class MessageRoutes:
 
     async def attachment(self, request: web.Request) -> web.Response:
         """The bytes of an uploaded file, as the CDN would serve them (no auth, outside /api)."""
+        self.fake.downloads.append(request.path)  # tests check what the bot fetched, and when
         attachment = self.fake.messenger.attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None or attachment.filename != request.match_info["filename"]:
             raise web.HTTPNotFound()

@@ -37,7 +37,7 @@ from tests.fakediscord.rest import API_PREFIX, BODY, RequestRecord, make_middlew
 from tests.fakediscord.routes_interactions import InteractionRoutes
 from tests.fakediscord.routes_messages import MessageRoutes
 from tests.fakediscord.routes_meta import MetaRoutes, _snowflake
-from tests.fakediscord.state import Channel, World
+from tests.fakediscord.state import VIEW_CHANNEL, Channel, World
 
 AttachmentSpec = tuple[str, bytes, str]
 
@@ -58,6 +58,7 @@ class FakeDiscord:
         self.interactions: dict[int, InteractionRecord] = {}
         self.interactions_by_token: dict[str, InteractionRecord] = {}
         self.requests: list[RequestRecord] = []
+        self.downloads: list[str] = []  # attachment (CDN) paths the bot fetched
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -256,6 +257,9 @@ class FakeDiscord:
         user_id = user_id or self.users[0]
         if user_id not in self.world.users:
             raise LookupError(f"unknown user {user_id}; known users are {self.users}")
+        channel = self.world.channels[channel_id]
+        if channel.guild_id is not None and not self.world.channel_permissions(user_id, channel_id) & VIEW_CHANNEL:
+            raise PermissionError(f"user {user_id} can't see channel {channel_id}, so Discord offers them nothing there")
         record_id, token = self.ids.next(), f"aW50ZXJhY3Rpb24.{secrets.token_urlsafe(48)}"
         payload = base_payload(self.world, record_id, token, kind, channel_id, user_id)
         record = InteractionRecord(record_id, token, kind, payload, channel_id, user_id, self.clock.now(), self.store)

@@ -72,8 +72,22 @@ class Role:
 
 
 @dataclass
+class Overwrite:
+    """A channel permission overwrite for a role (type 0; the guild id is @everyone) or a member (type 1)."""
+
+    id: int
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict:
+        """The overwrite object (bit sets as strings)."""
+        return {"id": str(self.id), "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+
+@dataclass
 class Channel:
-    """A guild text channel (type 0) or a DM channel (type 1)."""
+    """A guild text channel (type 0), a DM channel (type 1) or a category (type 4)."""
 
     id: int
     name: str
@@ -82,6 +96,9 @@ class Channel:
     type: int = 0
     recipient: User | None = None
     last_message_id: int | None = None
+    parent_id: int | None = None  # the category
+    nsfw: bool = False  # age-restricted
+    overwrites: list[Overwrite] = field(default_factory=list)
 
     def payload(self) -> dict:
         """The channel object."""
@@ -90,12 +107,14 @@ class Channel:
             assert self.recipient is not None
             return {"id": str(self.id), "type": 1, "last_message_id": last, "flags": 0,
                     "recipients": [self.recipient.payload()]}
-        return {
+        data = {
             "id": str(self.id), "type": self.type, "guild_id": str(self.guild_id), "name": self.name,
-            "position": self.position, "permission_overwrites": [], "topic": None, "nsfw": False,
-            "last_message_id": last, "rate_limit_per_user": 0, "parent_id": None, "flags": 0,
-            "last_pin_timestamp": None,
+            "position": self.position, "permission_overwrites": [o.payload() for o in self.overwrites],
+            "nsfw": self.nsfw, "parent_id": str(self.parent_id) if self.parent_id else None, "flags": 0,
         }
+        if self.type == 4:  # a category has no messages
+            return data
+        return data | {"topic": None, "last_message_id": last, "rate_limit_per_user": 0, "last_pin_timestamp": None}
 
 
 @dataclass
@@ -178,6 +197,41 @@ class World:
         if unknown_ids:
             raise LookupError(f"unknown role ids {unknown_ids}; the guild has {sorted(self.roles)}")
         self.members[user_id].role_ids = list(role_ids)
+
+    def add_category(self, name: str, overwrites: list[Overwrite] | tuple[Overwrite, ...] = ()) -> Channel:
+        """A new channel category."""
+        channel = Channel(self.ids.next(), name, self.guild_id, len(self.channels), type=4,
+                          overwrites=list(overwrites))
+        self.channels[channel.id] = channel
+        return channel
+
+    def add_text_channel(self, name: str, *, category_id: int | None = None, nsfw: bool = False,
+                         overwrites: list[Overwrite] | tuple[Overwrite, ...] = ()) -> Channel:
+        """A new text channel, optionally in a category, age-restricted, with permission overwrites."""
+        channel = Channel(self.ids.next(), name, self.guild_id, len(self.channels), parent_id=category_id,
+                          nsfw=nsfw, overwrites=list(overwrites))
+        self.channels[channel.id] = channel
+        return channel
+
+    def channel_permissions(self, user_id: int, channel_id: int) -> int:
+        """A member's permissions in one channel: guild permissions, then @everyone, role and member overwrites."""
+        value = self.permissions(user_id)
+        channel = self.channels[channel_id]
+        if value == ALL_PERMISSIONS or channel.guild_id is None:
+            return value
+        roles = set(self.members[user_id].role_ids)
+        everyone = [o for o in channel.overwrites if o.type == 0 and o.id == self.guild_id]
+        for o in everyone:
+            value = (value & ~o.deny) | o.allow
+        role_allow = role_deny = 0
+        for o in channel.overwrites:
+            if o.type == 0 and o.id in roles:
+                role_allow, role_deny = role_allow | o.allow, role_deny | o.deny
+        value = (value & ~role_deny) | role_allow
+        for o in channel.overwrites:
+            if o.type == 1 and o.id == user_id:
+                value = (value & ~o.deny) | o.allow
+        return value
 
     def _add_channel(self, name: str, position: int) -> int:
         channel = Channel(self.ids.next(), name, self.guild_id, position)

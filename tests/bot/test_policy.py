@@ -1,0 +1,95 @@
+"""Pure policy: which profile a channel uses, what a profile allows, and from where a job may be a parent."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import FastModelSettings, parse_config
+from bot.policy import (
+    ChannelFacts,
+    JobAsk,
+    model_name,
+    offered_models,
+    parent_refusal,
+    profile_for,
+    profile_refusal,
+)
+
+PROFILES = parse_config({"model": {"choices": {"anime": "org/anime"}}, "profiles": {
+    "newbies": {"channel_ids": [10], "category_ids": [90], "models": ["default"], "max_steps": 30,
+                "max_pixels": 512 * 512, "commands": ["imagine", "vary"], "tip": "Try --ar 16:9"},
+    "art": {"category_ids": [91]},
+}}, {}).profiles
+
+
+@pytest.mark.parametrize(("channel", "expected"), [
+    (ChannelFacts(id=10), "newbies"),  # listed by id
+    (ChannelFacts(id=11, category_id=90), "newbies"),  # by its category
+    (ChannelFacts(id=10, category_id=91), "newbies"),  # the channel's own listing beats its category's
+    (ChannelFacts(id=12, category_id=91), "art"),
+    (ChannelFacts(id=13, category_id=92), "default"),  # neither: the default profile
+    (ChannelFacts(id=14), "default"),
+    (ChannelFacts(id=15, is_dm=True), "dm"),
+])
+def test_profile_resolution(channel: ChannelFacts, expected: str) -> None:
+    """Channel id, then category, then `default`; DMs use `dm`."""
+    assert profile_for(PROFILES, channel).name == expected
+
+
+def _ask(command: str = "imagine", model: str | None = "default", steps: int = 20, pixels: int = 512 * 512) -> JobAsk:
+    return JobAsk(command=command, model_name=model, steps=steps, pixels=pixels)
+
+
+@pytest.mark.parametrize(("profile", "ask", "refusal"), [
+    ("newbies", _ask(), None),
+    ("newbies", _ask(command="upscale"), "/upscale isn't available in this channel (here you can use /imagine, /vary)"),
+    ("newbies", _ask(model="anime"), "The model 'anime' isn't available in this channel (here: default)"),
+    ("newbies", _ask(steps=31), "at most 30 steps; the job asks for 31"),
+    ("newbies", _ask(steps=30), None),  # the edge is allowed
+    ("newbies", _ask(pixels=512 * 512 + 8), "at most 262,144 pixels"),
+    ("newbies", _ask(model=None), "no longer offered"),
+    ("default", _ask(command="upscale", model="anime", steps=150, pixels=2048 * 2048), None),
+    ("dm", _ask(), "I don't take commands in direct messages"),
+    ("art", _ask(model="anime"), None),  # inherits the default's "*"
+])
+def test_profile_rules(profile: str, ask: JobAsk, refusal: str | None) -> None:
+    """Commands, models, steps and pixels are checked in that order, each refusal naming the limit."""
+    result = profile_refusal(PROFILES[profile], ask)
+    assert (result is None) if refusal is None else (result is not None and refusal in result)
+
+
+def test_named_profiles_inherit_the_default_but_not_its_channels() -> None:
+    """A profile that doesn't set a key takes the default profile's value for it."""
+    profiles = parse_config({"profiles": {"default": {"max_steps": 40, "tip": "hi"}, "room": {"channel_ids": [5]}}},
+                            {}).profiles
+    assert profiles["room"].max_steps == 40 and profiles["room"].tip == "hi"
+    assert profiles["dm"].commands == () and profiles["dm"].max_steps == 40
+
+
+@pytest.mark.parametrize(("model_id", "expected"), [("base/m", "default"), ("org/anime", "anime"), ("org/turbo", "turbo"),
+                                                    ("org/full", "turbo"), ("gone/m", None)])
+def test_model_names(model_id: str, expected: str | None) -> None:
+    """A stored model id maps back to its current name (fast models and their Enhance model included), or None."""
+    fast = {"turbo": FastModelSettings(model="org/turbo", enhance_model="org/full")}
+    assert model_name(model_id, offered_models("base/m", {"anime": "org/anime"}, fast)) == expected
+
+
+HERE = ChannelFacts(id=1)
+HERE_NSFW = ChannelFacts(id=1, nsfw=True)
+
+
+@pytest.mark.parametrize(("here", "parent_channel_id", "seen", "allowed"), [
+    (HERE, 1, None, True),  # its own channel, whatever the cache knows
+    (HERE, 2, ChannelFacts(id=2), True),  # a channel the member can see, not age-restricted
+    (HERE, 2, ChannelFacts(id=2, member_can_view=False), False),  # a private channel they can't see
+    (HERE, 2, None, False),  # unknown or deleted: can't tell, so no
+    (HERE, 2, ChannelFacts(id=2, nsfw=True), False),  # age-restricted job into a normal channel
+    (HERE_NSFW, 2, ChannelFacts(id=2, nsfw=True), True),
+    (HERE_NSFW, 2, ChannelFacts(id=2), True),  # a normal job into an age-restricted channel is fine
+])
+def test_parent_visibility(here: ChannelFacts, parent_channel_id: int, seen: ChannelFacts | None,
+                           allowed: bool) -> None:
+    """Own channel, or a visible channel whose NSFW flag is no stricter than here's."""
+    refusal = parent_refusal(7, parent_channel_id, here, seen)
+    assert (refusal is None) == allowed
+    assert refusal is None or "#7" in refusal
