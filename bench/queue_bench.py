@@ -21,6 +21,8 @@ import time
 import uuid
 from pathlib import Path
 
+# The repository first, and not this folder: bench/bot.py would otherwise shadow the bot package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import text  # noqa: E402
