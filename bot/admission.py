@@ -98,11 +98,14 @@ class Admission:
             raise Refused(f"Images are made only in {where}; nothing was queued.")
         if (reason := policy.profile_refusal(self.profile_for(origin.here), ticket.ask)) is not None:
             raise Refused(reason)
-        # 3. parent visibility
+        # 3. parent visibility, and who may build on another member's job here
         if ticket.parent is not None:
             parent = ticket.parent
             seen = origin.lookup(parent.channel_id) if parent.channel_id is not None else None
             if (reason := policy.parent_refusal(parent.id, parent.channel_id, origin.here, seen)) is not None:
+                raise Refused(reason)
+            profile = self.profile_for(origin.here)
+            if (reason := policy.buttons_refusal(profile, parent.id, parent.user_id, origin.user_id)) is not None:
                 raise Refused(reason)
         # 4. limits
         await check_limits(session, origin.user_id, now, self.limits)

@@ -72,6 +72,9 @@ class ProfileSettings:
     max_pixels: int = 0  # 0: only the global size rules
     quota_multiplier: float = 1.0  # a job here costs this many times its images and GPU seconds
     tip: str = ""  # a line shown under results made here
+    # Who may use U/V/re-roll (and /vary, /upscale, Remix) on another member's job here: "everyone" (the clicker
+    # owns and pays for the child, as on Midjourney) or "owner" (only the job's owner).
+    buttons: str = "everyone"
 
 
 PROFILE_RANGES: dict[str, tuple[float, float]] = {
@@ -90,6 +93,7 @@ QUOTA_RANGES: dict[str, tuple[float, float]] = {
     "images_per_day": (0, 1000000),
     "gpu_seconds_per_day": (0, 86400 * 100),
 }
+BUTTONS_RULES = ("everyone", "owner")  # profiles.<name>.buttons
 DM_PROFILE = ProfileSettings(name="dm", commands=())  # off unless [profiles.dm] says otherwise
 
 
@@ -188,6 +192,9 @@ def _check_profiles(profiles: Mapping[str, ProfileSettings], model_names: set[st
     """Known commands and models; no channel or category in two profiles."""
     owner: dict[tuple[str, int], str] = {}
     for profile in profiles.values():
+        if profile.buttons not in BUTTONS_RULES:
+            raise ConfigError(f"config: profiles.{profile.name}.buttons = {profile.buttons!r} must be one of "
+                              f"{', '.join(repr(rule) for rule in BUTTONS_RULES)}")
         for command in profile.commands:
             if command != ALL and command not in JOB_COMMANDS:
                 raise ConfigError(f"config: profiles.{profile.name}.commands has {command!r}; use {ALL!r} or "

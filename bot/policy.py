@@ -106,3 +106,11 @@ def parent_refusal(job_id: int, parent_channel_id: int | None, here: ChannelFact
         return (f"Job #{job_id} was made in an age-restricted channel; it can only be used from an age-restricted "
                 "channel.")
     return None
+
+
+def buttons_refusal(profile: ProfileSettings, job_id: int, owner_id: int, user_id: int) -> str | None:
+    """May this member make a child of another member's job here (profiles.<name>.buttons)? None allows."""
+    if owner_id == user_id or profile.buttons == "everyone":
+        return None
+    return (f"In this channel only the member who made job #{job_id} can use its buttons; make your own with "
+            "/imagine. Nothing was queued.")

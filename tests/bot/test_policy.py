@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import FastModelSettings, parse_config
+from bot.config import ConfigError, FastModelSettings, parse_config
 from bot.policy import (
     ChannelFacts,
     JobAsk,
+    buttons_refusal,
     model_name,
     offered_models,
     parent_refusal,
@@ -93,3 +94,23 @@ def test_parent_visibility(here: ChannelFacts, parent_channel_id: int, seen: Cha
     refusal = parent_refusal(7, parent_channel_id, here, seen)
     assert (refusal is None) == allowed
     assert refusal is None or "#7" in refusal
+
+
+@pytest.mark.parametrize(("rule", "owner", "user", "allowed"), [
+    ("everyone", 1, 2, True),  # anyone builds on anyone's grid; the clicker owns the child
+    ("everyone", 1, 1, True),
+    ("owner", 1, 1, True),  # the owner always may
+    ("owner", 1, 2, False),
+])
+def test_who_may_use_another_members_buttons(rule: str, owner: int, user: int, allowed: bool) -> None:
+    """profiles.<name>.buttons: "everyone" lets any member build on a job, "owner" only its owner."""
+    profile = parse_config({"profiles": {"default": {"buttons": rule}}}, {}).profiles["default"]
+    refusal = buttons_refusal(profile, 7, owner, user)
+    assert (refusal is None) == allowed
+    assert refusal is None or "job #7" in refusal
+
+
+def test_an_unknown_buttons_rule_is_refused_naming_it() -> None:
+    """A typo in profiles.<name>.buttons stops the bot at start with the key and the value."""
+    with pytest.raises(ConfigError, match=r"profiles.newbies.buttons = 'owners'"):
+        parse_config({"profiles": {"newbies": {"channel_ids": [5], "buttons": "owners"}}}, {})
