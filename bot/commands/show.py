@@ -8,6 +8,8 @@ from discord import app_commands
 from bot.commands.context import bot_of
 from bot.commands.variations import job_id_from
 from bot.errors import UnknownJob, UserError
+from bot.facts import origin_of
+from bot.policy import parent_refusal
 from bot.replies import PrivateReply
 
 
@@ -26,6 +28,12 @@ async def show(interaction: discord.Interaction, job: app_commands.Range[str, 1,
         if allowed and interaction.channel_id not in allowed:
             where = ", ".join(f"<#{channel}>" for channel in allowed)
             raise UserError(f"Images are shown only in {where}.")
+        # The visibility rule a button click meets: its own channel, or one where the member sees the job's
+        # channel and that is at least as permissive about age restriction. The refusal never names the prompt.
+        origin = origin_of(interaction)
+        seen = origin.lookup(found.channel_id) if found.channel_id is not None else None
+        if (reason := parent_refusal(found.id, found.channel_id, origin.here, seen)) is not None:
+            raise UserError(reason)
         if found.status != "succeeded" or not found.result_dir:
             raise UserError(f"Job #{job_id} has no images to show (it is {found.status}).")
         await reply.defer()  # reading and uploading the image may take a moment

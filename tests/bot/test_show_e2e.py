@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.bot.conftest import BotRunner, custom_ids, is_result, wait_result
+from tests.fakediscord.state import VIEW_CHANNEL, Overwrite
 
 
 async def _grid(runner: BotRunner) -> tuple[int, int]:
@@ -67,3 +68,20 @@ async def test_show_refuses_unknown_and_unfinished_jobs(runner: BotRunner) -> No
         reply = await (await fake.invoke_slash("show", {"job": given})).wait_response(timeout=3)
         assert reply.ephemeral and needle in reply.content
     assert fake.message_count() == before
+
+
+async def test_show_meets_the_channel_checks_of_a_button_click(runner: BotRunner) -> None:
+    """A job from a channel the member can't see is not shown to them elsewhere, and its prompt stays hidden."""
+    fake = runner.fake
+    world = fake.world
+    hidden = [Overwrite(world.guild_id, 0, deny=VIEW_CHANNEL),
+              Overwrite(world.moderator_role_id, 0, allow=VIEW_CHANNEL), Overwrite(world.bot.id, 1, allow=VIEW_CHANNEL)]
+    staff = world.add_text_channel("staff", overwrites=hidden).id
+    await runner.restart()
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": "the secret staff plan"}, channel_id=staff, user_id=fake.users[1])
+    job_id = int(custom_ids(await fake.wait_for_message(staff, is_result, after=mark, timeout=60))[0].split(":")[2])
+    before = fake.message_count()
+    reply = await (await fake.invoke_slash("show", {"job": str(job_id)}, user_id=fake.users[2])).wait_response(3)
+    assert reply.ephemeral and f"Job #{job_id} was made in a channel you can't use it from here" in reply.content
+    assert "secret" not in reply.content and fake.message_count() == before
