@@ -23,10 +23,9 @@ async def test_a_full_database_gives_members_a_short_reason(runner: BotRunner,
         pages = admin.execute("PRAGMA page_count").fetchone()[0]
     finally:
         admin.close()
-    engine = runner.bot.queue.engine
-    event.listen(engine.sync_engine, "connect",
-                 lambda connection, _: connection.cursor().execute(f"PRAGMA max_page_count = {pages}"))
-    await engine.dispose()  # new connections carry the page limit
+    # Every connection the bot takes from its pool from now on carries the page limit (no pool reset needed).
+    event.listen(runner.bot.queue.engine.sync_engine, "checkout",
+                 lambda connection, *_: connection.cursor().execute(f"PRAGMA max_page_count = {pages}"))
     fake = runner.fake
     with caplog.at_level(logging.ERROR):
         inter = await fake.invoke_slash("imagine", {"prompt": "a lighthouse"})
