@@ -19,6 +19,7 @@ from db import quotas
 from db.engine import READ_ONLY
 from db.errors import translated
 from db.fairness import JOBS
+from db.limits import lock_admission
 from db.models import Ban, JobStatus, ModerationAction
 from db.queue import utcnow
 from db.views import JobView
@@ -179,6 +180,9 @@ class Moderation:
         values = {"guild_id": guild_id, "user_id": user_id, "moderator_id": moderator_id,
                   "reason": reason[:MAX_REASON_LENGTH], "created_at": now, "expires_at": expires_at}
         async with self.write() as conn:
+            # Admissions hold this lock while they check bans and insert: one that began before the ban commits
+            # first and its job is cancelled below; every later one sees the ban (PostgreSQL; SQLite: one writer).
+            await lock_admission(conn)
             await conn.execute(delete(BANS).where(BANS.c.guild_id == guild_id, BANS.c.user_id == user_id))
             row = (await conn.execute(BANS.insert().values(**values).returning(*BANS.c))).mappings().one()
             cancelled = await cancel_jobs(conn, now, guild_id=guild_id, user_id=user_id)
@@ -222,6 +226,37 @@ class Moderation:
                                         target_user_id=user_id, reason=reason,
                                         details={"cancelled_jobs": [job.id for job in cancelled]})
         return Outcome(entry, cancelled)
+
+    async def set_quota(self, guild_id: int, user_id: int, moderator_id: int, *, images_per_day: int,
+                        gpu_seconds_per_day: float) -> Outcome:
+        """Give a member their own daily budget, replacing their tier, with its audit entry."""
+        now = self.now()
+        async with self.write() as conn:
+            await quotas.set_override_in(conn, user_id, images_per_day, gpu_seconds_per_day, moderator_id, now)
+            entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="quota_set",
+                                        target_user_id=user_id, details={"images_per_day": images_per_day,
+                                                                         "gpu_seconds_per_day": gpu_seconds_per_day})
+        return Outcome(entry)
+
+    async def grant_quota(self, guild_id: int, user_id: int, moderator_id: int, *, images: int,
+                          gpu_seconds: float) -> Outcome:
+        """Add a one-off amount to a member's budget for today (UTC), with its audit entry."""
+        now = self.now()
+        async with self.write() as conn:
+            await quotas.grant_in(conn, user_id, images, gpu_seconds, moderator_id, now)
+            entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="quota_grant",
+                                        target_user_id=user_id, details={"images": images, "gpu_seconds": gpu_seconds})
+        return Outcome(entry)
+
+    async def reset_quota(self, guild_id: int, user_id: int, moderator_id: int) -> Outcome:
+        """Forgive a member's use so far today and drop their override (back to their tier), with its audit entry."""
+        now = self.now()
+        async with self.write() as conn:
+            await quotas.reset_in(conn, user_id, moderator_id, now)
+            await quotas.set_override_in(conn, user_id, None, None, moderator_id, now)
+            entry = await record_action(conn, now, guild_id=guild_id, moderator_id=moderator_id, action="quota_reset",
+                                        target_user_id=user_id)
+        return Outcome(entry)
 
     async def record(self, *, guild_id: int | None, moderator_id: int, action: str, target_user_id: int | None = None,
                      job_id: int | None = None, reason: str = "",

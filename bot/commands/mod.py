@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.commands.account import quota_text
 from bot.commands.context import bot_of
 from bot.errors import NotModerator, UserError
 from bot.moderators import is_moderator, member_is_moderator
@@ -135,6 +136,71 @@ async def purge(interaction: discord.Interaction, user: discord.User) -> None:
     async with PrivateReply(interaction) as reply:
         outcome = await bot.moderation.purge(guild_id, user.id, interaction.user.id)
         await reply.send(f"Cancelled {len(outcome.jobs)} waiting job(s) of {user.mention}: {_jobs(outcome)}.")
+    await _announce(bot, outcome)
+
+
+quota = app_commands.Group(name="quota", description="A member's daily image and GPU-time quota", parent=mod)
+
+
+def _role_ids(user: discord.User | discord.Member) -> tuple[int, ...]:
+    return tuple(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
+
+
+async def _quota_now(bot: ImagineBot, user: discord.User | discord.Member) -> str:
+    """The member's quota as /quota shows it to them (their tier comes from their roles)."""
+    usage = await bot.submissions.admission.usage(user.id, _role_ids(user))
+    override = " (their own daily quota, set by a moderator)" if usage.overridden else ""
+    return f"{user.mention}{override}\n{quota_text(usage)}"
+
+
+@quota.command(name="show")
+@app_commands.describe(user="The member")
+async def quota_show(interaction: discord.Interaction, user: discord.User) -> None:
+    """A member's quota today: used, left and when it resets."""
+    bot, _ = _moderator(interaction)
+    async with PrivateReply(interaction) as reply:
+        await reply.send(await _quota_now(bot, user))
+
+
+@quota.command(name="set")
+@app_commands.describe(user="The member", images_per_day="Images per UTC day, instead of their role's tier",
+                       gpu_seconds_per_day="GPU seconds per UTC day, instead of their role's tier")
+async def quota_set(interaction: discord.Interaction, user: discord.User,
+                    images_per_day: app_commands.Range[int, 0, 1_000_000],
+                    gpu_seconds_per_day: app_commands.Range[float, 0, 100_000_000]) -> None:
+    """Give a member their own daily quota, replacing their role's tier."""
+    bot, guild_id = _moderator(interaction)
+    async with PrivateReply(interaction) as reply:
+        outcome = await bot.moderation.set_quota(guild_id, user.id, interaction.user.id, images_per_day=images_per_day,
+                                                 gpu_seconds_per_day=gpu_seconds_per_day)
+        await reply.send(f"Set. {await _quota_now(bot, user)}")
+    await _announce(bot, outcome)
+
+
+@quota.command(name="grant")
+@app_commands.describe(user="The member", images="Extra images for today (UTC)",
+                       gpu_seconds="Extra GPU seconds for today (UTC)")
+async def quota_grant(interaction: discord.Interaction, user: discord.User, images: app_commands.Range[int, 0, 1_000_000],
+                      gpu_seconds: app_commands.Range[float, 0, 100_000_000]) -> None:
+    """Add a one-off amount to a member's quota for today."""
+    bot, guild_id = _moderator(interaction)
+    if images == 0 and gpu_seconds == 0:
+        raise UserError("A grant of 0 images and 0 GPU seconds changes nothing; give at least one of them.")
+    async with PrivateReply(interaction) as reply:
+        outcome = await bot.moderation.grant_quota(guild_id, user.id, interaction.user.id, images=images,
+                                                   gpu_seconds=gpu_seconds)
+        await reply.send(f"Granted. {await _quota_now(bot, user)}")
+    await _announce(bot, outcome)
+
+
+@quota.command(name="reset")
+@app_commands.describe(user="The member")
+async def quota_reset(interaction: discord.Interaction, user: discord.User) -> None:
+    """Back to their role's tier, with nothing used today."""
+    bot, guild_id = _moderator(interaction)
+    async with PrivateReply(interaction) as reply:
+        outcome = await bot.moderation.reset_quota(guild_id, user.id, interaction.user.id)
+        await reply.send(f"Reset. {await _quota_now(bot, user)}")
     await _announce(bot, outcome)
 
 

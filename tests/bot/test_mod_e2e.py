@@ -21,6 +21,9 @@ SUBCOMMANDS = {
     "mod ban": lambda member: {"user": member}, "mod unban": lambda member: {"user": member},
     "mod cancel": lambda member: {"job": 1}, "mod purge": lambda member: {"user": member},
     "mod queue": lambda member: {}, "mod audit": lambda member: {},
+    "mod quota show": lambda member: {"user": member}, "mod quota reset": lambda member: {"user": member},
+    "mod quota set": lambda member: {"user": member, "images_per_day": 1, "gpu_seconds_per_day": 1},
+    "mod quota grant": lambda member: {"user": member, "images": 1, "gpu_seconds": 1},
 }
 
 
@@ -204,3 +207,43 @@ async def test_cancel_refuses_unknown_jobs(mods: BotRunner) -> None:
     text = await _say(fake, "mod cancel", {"job": 424242}, fake.users[0])
     assert text == "There is no waiting or running job #424242 on this server."
     assert await mods.bot.moderation.audit(fake.guild_id) == []
+
+
+async def test_quota_set_by_a_moderator_binds_the_members_next_command(mods: BotRunner) -> None:
+    """/mod quota set to 4 images a day: one grid fits, the next is refused; a grant lets it through; all audited."""
+    fake = mods.fake
+    alice, bob, carol = fake.users
+    text = await _say(fake, "mod quota set", {"user": carol, "images_per_day": 4, "gpu_seconds_per_day": 900}, bob)
+    assert text.startswith(f"Set. <@{carol}> (their own daily quota, set by a moderator)")
+    assert "images: 0 of 4 used, 4 left" in text
+    await _imagine(fake, carol, "first grid")
+    refused = await _say(fake, "imagine", {"prompt": "second grid"}, carol)
+    assert "you have 0 of 4 left" in refused and (await mods.bot.queue.counts())["queued"] == 1
+    granted = await _say(fake, "mod quota grant", {"user": carol, "images": 4, "gpu_seconds": 0}, alice)
+    assert "images: 4 of 8 used, 4 left" in granted
+    await _imagine(fake, carol, "second grid")
+    shown = await _say(fake, "mod quota show", {"user": carol}, bob)
+    assert "images: 8 of 8 used, 0 left" in shown
+    assert "0 of 8" not in await _say(fake, "mod quota show", {"user": alice}, bob)  # others keep their tier
+    audit = (await _say(fake, "mod audit", {"user": carol}, alice)).splitlines()
+    assert f"<@{alice}> granted extra quota to <@{carol}> · images 4 · gpu seconds 0" in audit[1]
+    assert f"<@{bob}> set the daily quota of <@{carol}> · images per day 4 · gpu seconds per day 900" in audit[2]
+
+
+async def test_quota_reset_forgives_today_and_restores_the_tier(mods: BotRunner) -> None:
+    """/mod quota reset: the member's use today is forgiven and a moderator's override is dropped."""
+    fake = mods.fake
+    bob, carol = fake.users[1], fake.users[2]
+    await _say(fake, "mod quota set", {"user": carol, "images_per_day": 4, "gpu_seconds_per_day": 900}, bob)
+    await _imagine(fake, carol, "a grid")
+    text = await _say(fake, "mod quota reset", {"user": carol}, bob)
+    tier = mods.config.quotas.images_per_day
+    assert text.startswith(f"Reset. <@{carol}>\n") and f"images: 0 of {tier} used, {tier} left" in text
+    assert "quota_reset" in [e.action for e in await mods.bot.moderation.audit(fake.guild_id)]
+
+
+async def test_quota_grant_of_nothing_is_refused(mods: BotRunner) -> None:
+    """A grant of 0 and 0 is a mistake: refused, nothing recorded."""
+    fake = mods.fake
+    text = await _say(fake, "mod quota grant", {"user": fake.users[2], "images": 0, "gpu_seconds": 0}, fake.users[0])
+    assert "changes nothing" in text and await mods.bot.moderation.audit(fake.guild_id) == []

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from db import quotas
 from db.models import JobStatus
 from db.moderation import Moderation, Outcome, active_ban, record_action
 from db.queue import Queue
@@ -163,3 +164,36 @@ async def test_active_jobs_lists_running_then_waiting_in_queue_order(moderation:
         (first[0], 0, "running"), (rest[0], 2, "queued"), (rest[1], 3, "queued")]
     assert foreign[0] not in [e.job.id for e in entries]
     assert len(await moderation.active_jobs(GUILD, limit=2)) == 2
+
+
+async def test_quota_changes_and_their_audit_entries_commit_together(moderation: Moderation,
+                                                                    clock: FakeClock) -> None:
+    """set, grant and reset change the member's budget and each writes its audit entry with the figures."""
+    tier = quotas.Budget(200, 900.0)
+
+    async def usage() -> quotas.Usage:
+        async with moderation.write() as conn:
+            return await quotas.usage_in(conn, MEMBER, tier, clock.now)
+
+    await moderation.set_quota(GUILD, MEMBER, MOD, images_per_day=8, gpu_seconds_per_day=60.0)
+    assert (await usage()).allowance == quotas.Budget(8, 60.0)
+    await moderation.grant_quota(GUILD, MEMBER, MOD, images=4, gpu_seconds=30.0)
+    assert (await usage()).allowance == quotas.Budget(12, 90.0)
+    async with moderation.write() as conn:
+        await quotas.reserve(conn, MEMBER, None, quotas.Budget(4, 10.0), 1.0, clock.now)
+    assert (await usage()).used == quotas.Budget(4, 10.0)
+    await moderation.reset_quota(GUILD, MEMBER, MOD)
+    after = await usage()
+    assert after.used == quotas.Budget(0, 0.0) and not after.overridden
+    assert after.allowance == quotas.Budget(204, 930.0)  # the tier again, plus today's grant
+    entries = await moderation.audit(GUILD, user_id=MEMBER)
+    assert [(e.action, e.details) for e in entries] == [
+        ("quota_reset", {}), ("quota_grant", {"images": 4, "gpu_seconds": 30.0}),
+        ("quota_set", {"images_per_day": 8, "gpu_seconds_per_day": 60.0})]
+
+
+async def test_refused_quota_change_records_nothing(moderation: Moderation) -> None:
+    """A negative override fails as a whole: no override, no audit entry."""
+    with pytest.raises(ValueError, match="negative"):
+        await moderation.set_quota(GUILD, MEMBER, MOD, images_per_day=-1, gpu_seconds_per_day=60.0)
+    assert await moderation.audit(GUILD) == []
