@@ -9,6 +9,7 @@ from typing import Any
 import discord
 
 from bot.cancelling import cancel_job
+from bot.canvas_modal import REGION, ZOOM, open_canvas
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UnknownJob, render
 from bot.job_info import info_text, reproduce
@@ -28,7 +29,14 @@ INFO = "i"
 DELETE = "d"
 CANCEL = "c"
 ENHANCE = "e"  # fast grids: re-render one tile with the full model from the same seed
-ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE, CANCEL, ENHANCE)
+# Under an upscaled image: paint around it (generation.canvas); action -> (operation, label).
+OUTPAINT = {"z2": ("zoom2", "Zoom Out 2x"), "z15": ("zoom1.5", "Zoom Out 1.5x"), "sq": ("square", "Make Square"),
+            "pl": ("pan_left", "\u2b05\ufe0f"), "pr": ("pan_right", "\u27a1\ufe0f"),
+            "pu": ("pan_up", "\u2b06\ufe0f"), "pd": ("pan_down", "\u2b07\ufe0f")}
+# ... and the two that first open an edit box (bot.canvas_modal).
+VARY_REGION, CUSTOM_ZOOM = "vr", "zc"
+ACTIONS = (UPSCALE, VARY_SUBTLE, VARY_STRONG, REROLL, INFO, DELETE, CANCEL, ENHANCE, *OUTPAINT, VARY_REGION,
+           CUSTOM_ZOOM)
 
 
 def custom_id(action: str, job_id: int, tile: int) -> str:
@@ -38,7 +46,7 @@ def custom_id(action: str, job_id: int, tile: int) -> str:
     return f"imagine:{action}:{job_id}:{tile}"
 
 
-TEMPLATE = r"imagine:(?P<action>u|vs|v|r|i|d|c|e):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
+TEMPLATE = r"imagine:(?P<action>u|vs|vr|v|r|i|d|c|e|z2|z15|zc|sq|pl|pr|pu|pd):(?P<job>[0-9]{1,19}):(?P<tile>[0-4])"
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
@@ -79,6 +87,12 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
         bot = bot_of(interaction)
         origin = origin_of(interaction)
         preferences = None
+        if self.action in OUTPAINT:
+            await _outpaint(interaction, self.job_id, OUTPAINT[self.action][0])
+            return
+        if self.action in (VARY_REGION, CUSTOM_ZOOM):
+            await open_canvas(interaction, REGION if self.action == VARY_REGION else ZOOM, self.job_id)
+            return
         if self.action != UPSCALE:
             # A read transaction: it never waits for the write lock, so the edit box still opens within 3 s.
             preferences = await bot.settings.get(interaction.guild_id, interaction.user.id)
@@ -101,6 +115,19 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button], template=TEMPLATE):
                 return
             await reply.send(queued_text(enqueued))
         bot.notify_new_job()
+
+
+async def _outpaint(interaction: discord.Interaction[Any], job_id: int, operation: str) -> None:
+    """Zoom Out, Pan or Make Square: queue the grid painted around the image and tell the clicker privately."""
+    bot = bot_of(interaction)
+    async with PrivateReply(interaction) as reply:
+        try:
+            enqueued = await bot.submissions.outpaint(origin_of(interaction), job_id, operation)
+        except Exception as exc:  # every domain error is rendered in one place
+            await reply.send(render(exc))
+            return
+        await reply.send(queued_text(enqueued))
+    bot.notify_new_job()
 
 
 async def _show_info(interaction: discord.Interaction[Any], job_id: int) -> None:
@@ -162,12 +189,20 @@ def grid_view(job_id: int, enhance: bool = False) -> discord.ui.View:
     return view
 
 
-def single_view(job_id: int, can_upscale: bool) -> discord.ui.View:
-    """Vary (Subtle), Vary (Strong) and, below the size cap, Upscale 2x under one image."""
+def single_view(job_id: int, can_upscale: bool, square: bool = True) -> discord.ui.View:
+    """Vary (Subtle/Strong/Region), Upscale 2x (below the size cap), Zoom Out, Make Square (if not square), Pan."""
     view = discord.ui.View(timeout=None)
     view.add_item(JobButton(VARY_SUBTLE, job_id, 1, label="Vary (Subtle)", emoji="\N{SPARKLES}"))
     view.add_item(JobButton(VARY_STRONG, job_id, 1, label="Vary (Strong)", emoji="\N{SPARKLES}"))
+    view.add_item(JobButton(VARY_REGION, job_id, 1, label="Vary (Region)", emoji="\N{SPARKLES}"))
     if can_upscale:
         view.add_item(JobButton(UPSCALE, job_id, 1, label="Upscale 2x", emoji="\N{LEFT-POINTING MAGNIFYING GLASS}"))
-    _result_row(view, job_id, row=1)
+    view.add_item(JobButton("z2", job_id, 1, label=OUTPAINT["z2"][1], row=1))
+    view.add_item(JobButton("z15", job_id, 1, label=OUTPAINT["z15"][1], row=1))
+    view.add_item(JobButton(CUSTOM_ZOOM, job_id, 1, label="Custom Zoom", row=1))
+    if not square:
+        view.add_item(JobButton("sq", job_id, 1, label=OUTPAINT["sq"][1], row=1))
+    for action in ("pl", "pr", "pu", "pd"):
+        view.add_item(JobButton(action, job_id, 1, label=OUTPAINT[action][1], row=2))
+    _result_row(view, job_id, row=3)
     return view

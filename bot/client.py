@@ -10,6 +10,7 @@ import discord
 from bot import metrics
 from bot.appeals import AppealButton
 from bot.buttons import JobButton
+from bot.canvas_modal import submit_canvas
 from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
 from bot.delivery import Delivery
@@ -85,9 +86,11 @@ class ImagineBot(discord.Client):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Remember each interaction while its token lives (a result the channel refuses can still reach its
-        member); answer Remix edit boxes from their custom_id alone, so they outlive a restart."""
+        member); answer Remix, Vary (Region) and Custom Zoom edit boxes from their custom_id alone, so they outlive
+        a restart."""
         self.delivery.poster.interactions.remember(interaction)
-        await submit_remix(interaction)
+        if not await submit_remix(interaction):
+            await submit_canvas(interaction)
 
     async def on_ready(self) -> None:
         """Log who we are once connected."""

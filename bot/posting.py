@@ -33,7 +33,8 @@ TOKEN_LIFETIME = timedelta(minutes=14)
 def job_label(job: JobView) -> str:
     """`(job #12)` or `(variations of #3, tile 2 - job #12)`; also the marker a re-delivery searches for."""
     what = {"variation": "variations of", "refine": "upscale of", "img2img": "variations of",
-            "reroll": "re-roll of", "enhance": "enhancement of"}.get(job.kind)
+            "reroll": "re-roll of", "enhance": "enhancement of", "outpaint": "zoom, pan or square of",
+            "inpaint": "region variations of"}.get(job.kind)
     if what and job.parent_job_id:
         tile = f", tile {job.parent_tile}" if job.parent_tile else ""
         return f"({what} #{job.parent_job_id}{tile} - job #{job.id})"
@@ -113,7 +114,7 @@ class Poster:
         if path.name == "grid.png":
             return grid_view(job.id, enhance=self._is_fast(job))
         width, height = job.params.get("width", 0), job.params.get("height", 0)
-        return single_view(job.id, can_upscale=max(width, height) * 2 <= self.max_side)
+        return single_view(job.id, can_upscale=max(width, height) * 2 <= self.max_side, square=width == height)
 
     def _is_fast(self, job: JobView) -> bool:
         """Whether a configured fast model made this job (its grid then gets Enhance buttons)."""

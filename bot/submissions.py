@@ -18,8 +18,10 @@ from bot.prompt_filter import PromptFilter
 from bot.remix import remixed
 from db.queue import Enqueued, JobView, NewJob, Queue
 from db.safety import BlockView, SafetyStore
+from generation.canvas import outpaint_request, region_request
 from generation.errors import RequestError
 from generation.fast import enhance_request
+from generation.networks import resolve_lora_tags
 from generation.prompt_params import PromptSpec
 from generation.refine import img2img_request, refine_request, upload_upscale_request
 from generation.requests import GenerationKind, GenerationRequest, fit_size
@@ -226,6 +228,30 @@ class Submissions:
         except RequestError as exc:
             raise UserError(str(exc)) from None
         return await self._enqueue(origin, "enhance", child, parent=parent, parent_tile=tile)
+
+    async def outpaint(self, origin: Origin, job_id: int, operation: str, *, factor: float | None = None,
+                       prompt: str | None = None) -> Enqueued:
+        """Zoom Out, Custom Zoom, Pan or Make Square on a single (upscaled) image: a 2x2 grid painted around it."""
+        return await self._canvas(origin, job_id, "outpaint", lambda request, path, seed, g: outpaint_request(
+            request, path, operation, seed, g.width * g.height, g.max_side, factor=factor, prompt=prompt), prompt)
+
+    async def vary_region(self, origin: Origin, job_id: int, region: tuple[float, float, float, float],
+                          prompt: str | None = None) -> Enqueued:
+        """Vary (Region) on a single (upscaled) image: a 2x2 grid with that area repainted, maybe to a new prompt."""
+        return await self._canvas(origin, job_id, "inpaint", lambda request, path, seed, g: region_request(
+            request, path, region, seed, g.width * g.height, g.max_side, prompt=prompt), prompt)
+
+    async def _canvas(self, origin: Origin, job_id: int, kind: str, build: Callable, prompt: str | None) -> Enqueued:
+        parent, request = await self._parent(origin, job_id, 1)
+        try:
+            child = build(request, str(self.tile_path(parent, 1)), self.seed(), self.config.generation)
+        except RequestError as exc:
+            raise UserError(str(exc)) from None
+        if prompt and prompt.strip():  # a new prompt: checked like any other
+            child = dataclasses.replace(child, prompt=resolve_lora_tags(child.prompt, self.config.loras))
+            await self._screen(origin, kind, child)
+            self.check_prompt(child.prompt)
+        return await self._enqueue(origin, kind, child, parent=parent, parent_tile=1)
 
     async def from_upload(self, origin: Origin, image_path: str, image_size: tuple[int, int], *, upscale: bool,
                           prompt: str, strength: float) -> Enqueued:

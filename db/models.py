@@ -48,6 +48,8 @@ class JobKind(enum.StrEnum):
     reroll = "reroll"  # the parent's prompt again with new seeds
     img2img = "img2img"  # a new grid from an uploaded image and a prompt
     enhance = "enhance"  # one tile of a fast grid re-rendered by the full model from the same seed
+    outpaint = "outpaint"  # Zoom Out, Pan or Make Square on an upscaled image: a grid painted around it
+    inpaint = "inpaint"  # Vary (Region) on an upscaled image: a grid with one area repainted
 
 
 class UTCDateTime(TypeDecorator[datetime]):

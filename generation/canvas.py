@@ -154,3 +154,20 @@ def paste_back(images: list[Any], canvas: Any, mask: Any) -> list[Any]:
     from PIL import Image
 
     return [Image.composite(image.convert("RGB"), canvas, mask) for image in images]
+
+
+OPERATIONS = ("zoom2", "zoom1.5", "zoom", "pan_left", "pan_right", "pan_up", "pan_down", "square")
+
+
+def outpaint_request(source: GenerationRequest, init_image: str, operation: str, seed: int, max_pixels: int,
+                     max_side: int, factor: float | None = None, prompt: str | None = None) -> GenerationRequest:
+    """The request behind a button (or Custom Zoom, with `factor`) under an upscaled image: one of OPERATIONS."""
+    if operation in ("zoom2", "zoom1.5"):
+        return zoom_request(source, init_image, float(operation[4:]), seed, max_pixels, max_side, prompt)
+    if operation == "zoom":
+        return zoom_request(source, init_image, factor, seed, max_pixels, max_side, prompt)
+    if operation.startswith("pan_"):
+        return pan_request(source, init_image, operation[4:], seed, max_pixels, max_side, prompt)
+    if operation == "square":
+        return square_request(source, init_image, seed, max_pixels, max_side, prompt)
+    raise RequestError(f"unknown canvas operation {operation!r}; choose one of {', '.join(OPERATIONS)}")

@@ -17,7 +17,7 @@ FLAGS = (
     ("--quality 0.25-2", "more or fewer steps"),
     ("--steps N", "denoising steps"),
     ("--tile", "seamless, repeating image"),
-    ("--sampler NAME", "the scheduler"),
+    ("--sampler NAME", "the sampler (A1111's name or id)"),
     ("--fast", "a quick draft with the server's few-step model"),
 )
 
@@ -28,6 +28,9 @@ BUTTONS = (
     ("\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}", "the same prompt with new seeds"),
     ("Vary (Subtle), Vary (Strong), Upscale 2x", "under a single image"),
     ("Enhance 1-Enhance 4", "under a fast grid: that image again with the full model"),
+    ("Vary (Region), Custom Zoom", "under a single image: repaint an area; zoom out by your factor"),
+    ("Zoom Out 2x, Zoom Out 1.5x, Make Square", "under a single image: paint a border; square it"),
+    ("\u2b05\ufe0f, \u27a1\ufe0f, \u2b06\ufe0f, \u2b07\ufe0f", "extend a single image by half a side"),
     ("Info", "the job's full settings and an /imagine line that makes it again"),
     ("Delete", "remove the result (its owner and moderators)"),
     ("Cancel", "under a status message: stop the job (its owner and moderators)"),

@@ -25,11 +25,20 @@ def test_grid_view_has_u_v_reroll_info_and_delete() -> None:
 
 def test_single_view_drops_upscale_at_the_size_cap() -> None:
     """Upscale 2x is offered only while the result stays under the configured maximum side."""
-    assert len(single_view(3, can_upscale=True).children) == 5
-    assert len(single_view(3, can_upscale=False).children) == 4
+    assert len(single_view(3, can_upscale=True).children) == 13
+    assert len(single_view(3, can_upscale=False).children) == 12
 
 
 def test_unknown_action_is_refused() -> None:
     """A typo in an action never makes a button that nothing handles."""
     with pytest.raises(ValueError, match="'x'"):
         custom_id("x", 1, 1)
+
+
+def test_single_view_offers_zoom_pan_and_make_square_by_label() -> None:
+    """Under an upscaled image: Vary (Region), Zoom Out 2x/1.5x, Custom Zoom, Make Square if not square, the arrows."""
+    labels = [item.item.label for item in single_view(3, can_upscale=True, square=False).children]
+    assert labels[2] == "Vary (Region)"
+    assert labels[4:13] == ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom", "Make Square", "⬅️", "➡️", "⬆️", "⬇️",
+                            "Info"]
+    assert "Make Square" not in [item.item.label for item in single_view(3, can_upscale=True).children]
