@@ -194,9 +194,9 @@ def single_view(job_id: int, can_upscale: bool, square: bool = True) -> discord.
     view = discord.ui.View(timeout=None)
     view.add_item(JobButton(VARY_SUBTLE, job_id, 1, label="Vary (Subtle)", emoji="\N{SPARKLES}"))
     view.add_item(JobButton(VARY_STRONG, job_id, 1, label="Vary (Strong)", emoji="\N{SPARKLES}"))
-    view.add_item(JobButton(VARY_REGION, job_id, 1, label="Vary (Region)", emoji="\N{SPARKLES}"))
     if can_upscale:
         view.add_item(JobButton(UPSCALE, job_id, 1, label="Upscale 2x", emoji="\N{LEFT-POINTING MAGNIFYING GLASS}"))
+    view.add_item(JobButton(VARY_REGION, job_id, 1, label="Vary (Region)", emoji="\N{SPARKLES}"))
     view.add_item(JobButton("z2", job_id, 1, label=OUTPAINT["z2"][1], row=1))
     view.add_item(JobButton("z15", job_id, 1, label=OUTPAINT["z15"][1], row=1))
     view.add_item(JobButton(CUSTOM_ZOOM, job_id, 1, label="Custom Zoom", row=1))

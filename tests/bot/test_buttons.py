@@ -38,7 +38,7 @@ def test_unknown_action_is_refused() -> None:
 def test_single_view_offers_zoom_pan_and_make_square_by_label() -> None:
     """Under an upscaled image: Vary (Region), Zoom Out 2x/1.5x, Custom Zoom, Make Square if not square, the arrows."""
     labels = [item.item.label for item in single_view(3, can_upscale=True, square=False).children]
-    assert labels[2] == "Vary (Region)"
+    assert labels[3] == "Vary (Region)"
     assert labels[4:13] == ["Zoom Out 2x", "Zoom Out 1.5x", "Custom Zoom", "Make Square", "⬅️", "➡️", "⬆️", "⬇️",
                             "Info"]
     assert "Make Square" not in [item.item.label for item in single_view(3, can_upscale=True).children]

@@ -48,7 +48,7 @@ async def test_u3_posts_one_image_twice_the_tile_with_its_own_buttons(runner: Bo
     assert f"upscale of #{job_id}, tile 3" in upscaled.content
     child_id = int(custom_ids(upscaled)[0].split(":")[2])
     assert custom_ids(upscaled) == [f"imagine:{action}:{child_id}:1" for action in (
-        "v", "vs", "vr", "u", "z2", "z15", "zc", "pl", "pr", "pu", "pd")] + [
+        "v", "vs", "u", "vr", "z2", "z15", "zc", "pl", "pr", "pu", "pd")] + [
         f"imagine:i:{child_id}:0", f"imagine:d:{child_id}:0"]
     info = parse_infotext(image_of(upscaled).info["parameters"])
     assert info.strength == pytest.approx(0.3)
