@@ -116,7 +116,11 @@ async def _answer(interaction: discord.Interaction, block_id: int, *, allow: boo
     await interaction.response.defer()  # queueing touches the database: acknowledge first
     # The click's own id makes the enqueue idempotent; the decision is taken once, by whoever queued first.
     try:
-        enqueued = await bot.submissions.allow_once(block, interaction.id)  # type: ignore[attr-defined]
+        from bot.holds import channel_facts  # here: bot.holds -> posting -> buttons -> commands -> this module
+
+        where = bot.get_channel(block.channel_id)
+        enqueued = await bot.submissions.allow_once(  # type: ignore[attr-defined]
+            block, interaction.id, channel=channel_facts(where) if where is not None else None)
     except Exception as exc:  # a limit, a ban or a busy database: rendered in one place
         await interaction.followup.send(f"Nothing was queued: {render(exc)}", ephemeral=True)
         return

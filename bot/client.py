@@ -14,6 +14,7 @@ from bot.canvas_modal import submit_canvas
 from bot.commands import ALL_COMMANDS, ImagineTree
 from bot.config import Config
 from bot.delivery import Delivery
+from bot.holds import HoldButton, Holds
 from bot.loop_lag import monitor_loop_lag
 from bot.mentions import NO_MENTIONS
 from bot.modlog import ModLog
@@ -48,6 +49,7 @@ class ImagineBot(discord.Client):
         self.moderation = Moderation(queue.engine, clock=queue.now)
         self.modlog = ModLog(self, config.moderation.log_channel_id)
         self.settings = SettingsStore(queue.engine, clock=queue.now)  # members' /settings
+        self.holds = Holds(self, submissions.safety)  # flagged results: spoilers, or held for the moderators
         self.delivery = Delivery(self, queue, config.outputs_dir, poll_seconds=config.queue.poll_seconds,
                                  max_side=config.generation.max_side)
         self._stop = asyncio.Event()
@@ -60,7 +62,7 @@ class ImagineBot(discord.Client):
         """Register buttons and commands, sync them, and start delivery and the embedded worker."""
         if self.token_limit is not None:
             await self.token_limit.load()
-        self.add_dynamic_items(JobButton, AppealButton)
+        self.add_dynamic_items(JobButton, AppealButton, HoldButton)
         for command in ALL_COMMANDS:
             self.tree.add_command(command)
         if self.config.discord.guild_ids:

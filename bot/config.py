@@ -494,7 +494,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     if queue.heartbeat_seconds >= queue.lease_seconds:
         raise ConfigError(f"config: queue.heartbeat_seconds = {queue.heartbeat_seconds:g} must be shorter than "
                           f"queue.lease_seconds = {queue.lease_seconds:g}")
-    return Config(
+    config = Config(
         discord=discord,
         database_url=url,
         model=model,
@@ -518,6 +518,19 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         quotas=parse_quotas(raw.get("quotas", {})),
         profiles=parse_profiles(raw.get("profiles", {}), {DEFAULT_MODEL_NAME, *model.choices, *fast_models}),
     )
+    _check_holds(config)
+    return config
+
+
+def _check_holds(config: Config) -> None:
+    """A profile that holds flagged results needs the moderator log channel they are held in."""
+    if config.moderation.log_channel_id:
+        return
+    for profile in config.profiles.values():
+        for key in ("nsfw", "nsfw_channel_policy"):
+            if getattr(profile, key) == "hold":
+                raise ConfigError(f"config: profiles.{profile.name}.{key} = \"hold\" needs moderation.log_channel_id "
+                                  "(held results go to the moderator log channel)")
 
 
 def _operations(raw: Mapping[str, Any], data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

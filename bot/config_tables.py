@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from bot.nsfw_policy import NSFW_POLICIES
+
 
 class ConfigError(Exception):
     """The configuration or the environment is unusable; the message names the key and value."""
@@ -75,6 +77,8 @@ class ProfileSettings:
     # Who may use U/V/re-roll (and /vary, /upscale, Remix) on another member's job here: "everyone" (the clicker
     # owns and pays for the child, as on Midjourney) or "owner" (only the job's owner).
     buttons: str = "everyone"
+    nsfw: str = "spoiler"  # flagged results: "allow" (as they are), "spoiler" (SPOILER_ files) or "hold" (moderators)
+    nsfw_channel_policy: str = "allow"  # the same, in Discord age-restricted channels
 
 
 PROFILE_RANGES: dict[str, tuple[float, float]] = {
@@ -203,6 +207,10 @@ def _check_profiles(profiles: Mapping[str, ProfileSettings], model_names: set[st
             if model != ALL and model not in model_names:
                 raise ConfigError(f"config: profiles.{profile.name}.models has {model!r}; use {ALL!r}, "
                                   f"{DEFAULT_MODEL_NAME!r} or a name from model.choices")
+        for key in ("nsfw", "nsfw_channel_policy"):
+            if getattr(profile, key) not in NSFW_POLICIES:
+                raise ConfigError(f"config: profiles.{profile.name}.{key} = {getattr(profile, key)!r} must be one of "
+                                  f"{', '.join(NSFW_POLICIES)}")
         for kind, ids in (("channel", profile.channel_ids), ("category", profile.category_ids)):
             for snowflake in ids:
                 if (kind, snowflake) in owner:

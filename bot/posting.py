@@ -18,6 +18,7 @@ import discord
 from bot.buttons import grid_view, single_view
 from bot.config_tables import ProfileSettings
 from bot.mentions import only_user
+from bot.nsfw_policy import Display, spoiler_name
 from bot.policy import ChannelFacts, profile_for
 from bot.upload_size import FittedUpload, fit_upload
 from db.queue import JobView
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from bot.client import ImagineBot
 
 HISTORY_SCAN = 200
+HELD_NOTE = "The result is held for a moderator's review."
 # Discord lets a bot follow up on an interaction for 15 minutes; stop a little before, a request takes time.
 TOKEN_LIFETIME = timedelta(minutes=14)
 
@@ -91,6 +93,7 @@ class Poster:
 
     async def already_posted(self, channel: discord.abc.Messageable, job: JobView) -> discord.Message | None:
         """After an interrupted delivery, the message we may already have posted for this job."""
+        from bot.holds import held_text  # bot.holds builds on this module
         # Only messages posted after the job finished can be its result; Discord ids encode their time.
         since = job.finished_at or job.created_at
         after = discord.Object(discord.utils.time_snowflake(since - timedelta(seconds=5)))
@@ -101,8 +104,8 @@ class Poster:
                    if getattr(c, "custom_id", None)]
             if any(cid.startswith(f"imagine:i:{job.id}:") for cid in ids):
                 return message  # a result: its Info button carries the job id (a status message has only Cancel)
-            if not ids and message.content == outcome_text(job):
-                return message  # a failure or cancellation notice
+            if not ids and message.content in (outcome_text(job), held_text(job)):
+                return message  # a failure or cancellation notice, or a held result's placeholder
         return None
 
     def _result_path(self, job: JobView) -> Path:
@@ -146,12 +149,24 @@ class Poster:
         guild = getattr(channel, "guild", None)
         limit = guild.filesize_limit if guild is not None else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
         path, fitted = await self._fitted(job, limit)
+        shown = await self.bot.holds.display_for(job, channel)  # the one NSFW decision (bot/holds.py)
+        if shown is Display.hold:
+            return await self.bot.holds.post_held(channel, job, fitted.data, fitted.filename)
         text = self._text(job, fitted) if content is None else "\n".join(
             [content] + ([f"-# {fitted.note}"] if fitted.note else []))
         if tip := profile_tip(self.bot.config.profiles, channel):  # the channel profile's line under results
             text += f"\n-# {tip}"
-        return await channel.send(text, file=discord.File(io.BytesIO(fitted.data), fitted.filename),
+        filename = spoiler_name(fitted.filename) if shown is Display.spoiler else fitted.filename
+        return await channel.send(text, file=discord.File(io.BytesIO(fitted.data), filename),
                                   view=self._view(job, path), allowed_mentions=mentions)
+
+    async def _fallback_name(self, job: JobView, filename: str) -> str | None:
+        """A fallback's file name under the job's channel policy: as is, SPOILER_, or None when held."""
+        channel = self.bot.get_channel(job.channel_id) or discord.Object(job.channel_id)
+        shown = await self.bot.holds.display_for(job, channel)
+        if shown is Display.hold:
+            return None
+        return spoiler_name(filename) if shown is Display.spoiler else filename
 
     async def follow_up(self, job: JobView, why: str) -> discord.Message | None:
         """The result as an ephemeral follow-up on the job's own interaction; None when its token has expired."""
@@ -163,8 +178,12 @@ class Poster:
             return await interaction.followup.send(self._text(job, None, note), ephemeral=True, wait=True,
                                                    allowed_mentions=only_user(job.user_id))
         path, fitted = await self._fitted(job, interaction.filesize_limit)
+        filename = await self._fallback_name(job, fitted.filename)
+        if filename is None:  # held: the fallback never shows it; the moderators see it when delivery succeeds
+            return await interaction.followup.send(self._text(job, None, note + " " + HELD_NOTE), ephemeral=True,
+                                                   wait=True, allowed_mentions=only_user(job.user_id))
         return await interaction.followup.send(self._text(job, fitted, note), ephemeral=True, wait=True,
-                                               file=discord.File(io.BytesIO(fitted.data), fitted.filename),
+                                               file=discord.File(io.BytesIO(fitted.data), filename),
                                                view=self._view(job, path), allowed_mentions=only_user(job.user_id))
 
     async def direct_message(self, job: JobView, why: str) -> discord.Message:
@@ -174,8 +193,11 @@ class Poster:
         if job.status != "succeeded":
             return await user.send(self._text(job, None, note), allowed_mentions=only_user(job.user_id))
         _, fitted = await self._fitted(job, discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES)
-        return await user.send(self._text(job, fitted, note), file=discord.File(io.BytesIO(fitted.data),
-                                                                                fitted.filename),
+        filename = await self._fallback_name(job, fitted.filename)
+        if filename is None:  # held: never sent in the clear, not even to its owner
+            return await user.send(self._text(job, None, note + " " + HELD_NOTE),
+                                   allowed_mentions=only_user(job.user_id))
+        return await user.send(self._text(job, fitted, note), file=discord.File(io.BytesIO(fitted.data), filename),
                                allowed_mentions=only_user(job.user_id))
 
 

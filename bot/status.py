@@ -22,6 +22,7 @@ import discord
 from bot.buttons import status_view
 from bot.channel_budget import ChannelBudget
 from bot.mentions import NO_MENTIONS
+from bot.nsfw_policy import Display, spoiler_name
 from db.queue import JobView, Queue
 
 if TYPE_CHECKING:
@@ -90,9 +91,12 @@ class StatusBoard:
     async def _write(self, job: JobView, text: str) -> None:
         files = []
         preview = self.outputs_dir / str(job.id) / "preview.jpg"
-        if job.status == "running" and preview.exists():
+        # Previews are not scored: where flagged results would be hidden (bot/holds.py), previews are too.
+        shown = await self.bot.holds.preview_display(self.bot.get_channel(job.channel_id or 0))
+        if job.status == "running" and preview.exists() and shown is not Display.hold:
             data = await asyncio.to_thread(preview.read_bytes)
-            files = [discord.File(io.BytesIO(data), filename="preview.jpg")]
+            name = spoiler_name("preview.jpg") if shown is Display.spoiler else "preview.jpg"
+            files = [discord.File(io.BytesIO(data), filename=name)]
         try:
             channel = self.bot.get_partial_messageable(job.channel_id or 0)
             if job.status_message_id is None:

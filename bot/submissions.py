@@ -13,7 +13,7 @@ from bot.admission import Admission, Origin, Ticket
 from bot.config import Config
 from bot.errors import PromptBlocked, UnknownJob, UserError
 from bot.fast_jobs import fast_model_of
-from bot.policy import JobAsk, model_name, offered_models
+from bot.policy import ChannelFacts, JobAsk, model_name, offered_models
 from bot.prompt_filter import PromptFilter
 from bot.remix import remixed
 from db.queue import Enqueued, JobView, NewJob, Queue
@@ -152,10 +152,15 @@ class Submissions:
         self.check_prompt(request.prompt)
         return await self._enqueue(origin, "imagine", request)
 
-    async def allow_once(self, block: BlockView, interaction_id: int) -> Enqueued:
-        """Queue a refused prompt exactly as it was asked, for its member, because a moderator allowed it once."""
+    async def allow_once(self, block: BlockView, interaction_id: int, *,
+                         channel: ChannelFacts | None = None) -> Enqueued:
+        """Queue a refused prompt exactly as it was asked, for its member, because a moderator allowed it once.
+
+        It goes through the same door as the member's own command (their profile, limits and quota), judged in
+        the channel where they asked (`channel`: its category and age restriction, when the bot can see it).
+        """
         origin = Origin(interaction_id=interaction_id, user_id=block.user_id, guild_id=block.guild_id,
-                        channel_id=block.channel_id, role_ids=tuple(block.role_ids))
+                        channel_id=block.channel_id, role_ids=tuple(block.role_ids), channel=channel)
         return await self._enqueue(origin, block.kind, GenerationRequest.from_dict(block.params))
 
     async def reroll(self, origin: Origin, job_id: int) -> Enqueued:

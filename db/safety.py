@@ -16,6 +16,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from db.errors import translated
+from db.fairness import JOBS
 from db.models import JobKind, NsfwHold, PromptBlock
 from db.moderation import record_action
 from db.queue import utcnow
@@ -177,6 +178,9 @@ class SafetyStore:
                   if v is not None}
         async with self._write() as conn:
             await conn.execute(update(HOLDS).where(HOLDS.c.job_id == job_id).values(**values))
+            if released_message_id is not None:  # the released post is now the job's result (for /vary by link)
+                await conn.execute(update(JOBS).where(JOBS.c.id == job_id)
+                                   .values(result_message_id=released_message_id))
 
     async def decide_hold(self, job_id: int, moderator_id: int, state: str, *, guild_id: int | None,
                           user_id: int) -> HoldView | None:

@@ -144,3 +144,19 @@ def test_a_member_gets_the_best_of_their_role_tiers() -> None:
         "1": {"images_per_day": 50}, "2": {"gpu_seconds_per_day": 5000}}}}, {}).quotas
     assert quotas.tier_for((1, 2, 3)) == type(quotas.tier_for(()))(50, 5000.0)
     assert quotas.tier_for(()).images_per_day == 10 and quotas.tier_for((1,)).gpu_seconds_per_day == 900.0
+
+
+def test_profiles_take_nsfw_policies() -> None:
+    """Each profile has nsfw (default "spoiler") and nsfw_channel_policy (default "allow"); others are named."""
+    config = parse_config({"profiles": {"newbies": {"channel_ids": [5], "nsfw": "hold"}},
+                           "moderation": {"log_channel_id": 9}}, {})
+    assert (config.profiles["default"].nsfw, config.profiles["default"].nsfw_channel_policy) == ("spoiler", "allow")
+    assert config.profiles["newbies"].nsfw == "hold"
+    with pytest.raises(ConfigError, match="profiles.default.nsfw = 'blur' must be one of allow, spoiler, hold"):
+        parse_config({"profiles": {"default": {"nsfw": "blur"}}}, {})
+
+
+def test_holding_needs_the_moderator_log_channel() -> None:
+    """nsfw = "hold" without moderation.log_channel_id would hold results nobody can see: refused at start."""
+    with pytest.raises(ConfigError, match='profiles.dm.nsfw_channel_policy = "hold" needs moderation.log_channel_id'):
+        parse_config({"profiles": {"dm": {"nsfw_channel_policy": "hold"}}}, {})

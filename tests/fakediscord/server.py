@@ -157,6 +157,12 @@ class FakeDiscord:
                                     intent=GUILDS)
         return role.id
 
+    async def set_age_restricted(self, channel_id: int, nsfw: bool = True) -> None:
+        """Mark a guild channel age-restricted (or not); a connected bot hears CHANNEL_UPDATE, as from Discord."""
+        channel = self.world.channels[channel_id]
+        channel.nsfw = nsfw
+        await self.gateway.dispatch("CHANNEL_UPDATE", channel.payload(), intent=GUILDS)
+
     def add_member(self, name: str, role_ids: list[int] | tuple[int, ...] = ()) -> int:
         """A new member of the guild with these roles; returns their user id (they appear in `users`)."""
         return self.world.add_member(name, role_ids).user.id
