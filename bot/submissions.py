@@ -31,8 +31,10 @@ from generation.variations import reroll_request, variation_request
 log = logging.getLogger(__name__)
 
 # The command a kind of job counts as in channel profiles (a re-roll or an Enhance is another /imagine).
+# Which command a channel profile's `commands` list must allow for each kind of job. Vary (Region) repaints part of
+# an image, so it counts as /vary; Zoom Out, Pan and Make Square paint new picture around it, like /imagine.
 COMMAND_OF_KIND = {"imagine": "imagine", "reroll": "imagine", "enhance": "imagine", "variation": "vary",
-                   "img2img": "vary", "refine": "upscale"}
+                   "img2img": "vary", "refine": "upscale", "inpaint": "vary", "outpaint": "imagine"}
 
 # A1111 seeds are 32-bit; tiles use base_seed + 0..3, so stay 4 below the top.
 MAX_BASE_SEED = 2**32 - 5

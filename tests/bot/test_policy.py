@@ -114,3 +114,12 @@ def test_an_unknown_buttons_rule_is_refused_naming_it() -> None:
     """A typo in profiles.<name>.buttons stops the bot at start with the key and the value."""
     with pytest.raises(ConfigError, match=r"profiles.newbies.buttons = 'owners'"):
         parse_config({"profiles": {"newbies": {"channel_ids": [5], "buttons": "owners"}}}, {})
+
+
+def test_every_job_kind_answers_to_a_command_profiles_can_name() -> None:
+    """Each kind of job the queue knows maps to a command, so a channel profile can allow or refuse it."""
+    from bot.submissions import COMMAND_OF_KIND
+    from db.models import JobKind
+
+    assert set(COMMAND_OF_KIND) == {kind.value for kind in JobKind}
+    assert set(COMMAND_OF_KIND.values()) <= {"imagine", "vary", "upscale"}
