@@ -74,6 +74,8 @@ A1111_SCHEDULERS: dict[tuple[str, str], tuple[str, dict]] = {
     ("UniPC", ""): ("UniPCMultistepScheduler", {}),
     ("DDPM", ""): ("DDPMScheduler", {"clip_sample": False}),
     ("LCM", ""): ("LCMScheduler", {}),
+    # Not A1111's: our few-step Euler for SD-Turbo-style models (docs/PROMPTS.md), "trailing" timestep spacing.
+    ("Euler", "Trailing"): ("EulerDiscreteScheduler", {"timestep_spacing": "trailing"}),
 }
 
 
