@@ -20,4 +20,8 @@ if [ -z "${TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/null; then
     fi
 fi
 
+# One torch thread per process: the tests run the fake Discord, the bot's event loop and the generation thread in
+# one process, and torch's spinning OpenMP workers starved the other two (the sampler reproductions alone went from
+# 4 s to minutes each). The bot itself is not limited by this; only the test run is.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec .venv/bin/python -m pytest "$@"
