@@ -48,7 +48,7 @@ def write_config(path: Path, fake: FakeDiscord, data_dir: Path, side: int, steps
     """A config for the bench: tiny sizes, fast polling, 1 s loop-lag windows, limits out of the way."""
     limits = ("max_active_per_user = 1000\n" if "max_active_per_user" in
               {f.name for f in dataclasses.fields(QueueSettings)} else "")
-    extra = "" if limits else "[limits]\nmax_queued_per_user = 1000\nmax_running_per_user = 1000\n" \
+    extra = "" if limits else "[limits]\nmax_queued_per_user = 1000\nmax_running_per_user = 100\n" \
         "jobs_per_window = 100000\nmax_queue_size = 100000\n[quotas]\nimages_per_day = 1000000\n" \
         "gpu_seconds_per_day = 1000000\n"
     path.write_text(f"""
