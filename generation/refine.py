@@ -73,6 +73,12 @@ def refine_request(
     )
 
 
+def check_image_aspect(width: int, height: int) -> None:
+    """RequestError unless an image's sides are positive and within the aspect limit that prompts have too."""
+    if not (width > 0 and height > 0 and 1 / ASPECT_LIMIT <= width / height <= ASPECT_LIMIT):
+        raise RequestError(f"image is {width}x{height}; its sides must be within 1:{ASPECT_LIMIT} to {ASPECT_LIMIT}:1")
+
+
 def img2img_request(
     base: GenerationRequest,
     init_image: str,
@@ -82,10 +88,7 @@ def img2img_request(
 ) -> GenerationRequest:
     """`base` (a txt2img request from the user's prompt) redone from an uploaded image with the upload's aspect."""
     image_width, image_height = image_size
-    if not (image_width > 0 and image_height > 0 and 1 / ASPECT_LIMIT <= image_width / image_height <= ASPECT_LIMIT):
-        raise RequestError(
-            f"image is {image_width}x{image_height}; its sides must be within 1:{ASPECT_LIMIT} to {ASPECT_LIMIT}:1"
-        )
+    check_image_aspect(image_width, image_height)
     width, height = fit_size(image_width, image_height, max_pixels)
     first_seed = base.seeds[0]
     return dataclasses.replace(
@@ -107,10 +110,7 @@ def img2img_request(
 def upload_upscale_size(image_size: tuple[int, int], max_side: int, scale: int = 2) -> tuple[int, int]:
     """`scale` x the upload's size, multiples of 8, shrunk to fit `max_side`; RequestError if it would not grow."""
     image_width, image_height = image_size
-    if not (image_width > 0 and image_height > 0 and 1 / ASPECT_LIMIT <= image_width / image_height <= ASPECT_LIMIT):
-        raise RequestError(
-            f"image is {image_width}x{image_height}; its sides must be within 1:{ASPECT_LIMIT} to {ASPECT_LIMIT}:1"
-        )
+    check_image_aspect(image_width, image_height)
     # 1. Twice the upload, or as close as the per-side cap allows.
     factor = min(float(scale), max_side / max(image_width, image_height))
     width, height = (max(MIN_SIDE, int(side * factor) // SIDE_MULTIPLE * SIDE_MULTIPLE)
