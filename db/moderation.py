@@ -6,22 +6,20 @@ moderator action and its audit entry commit together or not at all.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import quotas
-from db.engine import READ_ONLY
-from db.errors import translated
 from db.fairness import JOBS
 from db.limits import lock_admission
 from db.models import Ban, JobStatus, ModerationAction
 from db.queue import utcnow
+from db.transactions import Transactions
 from db.views import JobView
 
 ACTIONS: Table = ModerationAction.__table__  # type: ignore[assignment]
@@ -142,8 +140,9 @@ class Moderation:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self._clock = clock
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        transactions = Transactions(engine)
+        # `write` is public: quota commands add their change to an audited action in one transaction.
+        self.write, self._read = transactions.write, transactions.read
 
     def now(self) -> datetime:
         """The moderation clock's time (timezone-aware UTC)."""
@@ -151,19 +150,6 @@ class Moderation:
         if now.tzinfo is None:
             raise ValueError(f"the moderation clock returned a naive datetime {now!r}; it must be timezone-aware UTC")
         return now
-
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction (for callers that add their own change to an audited action, e.g. quotas)."""
-        with translated():
-            async with self._sessions() as session, session.begin():
-                yield await session.connection()
-
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        with translated():
-            async with self._read_sessions() as session, session.begin():
-                yield await session.connection()
 
     async def active_ban(self, guild_id: int | None, user_id: int) -> BanView | None:
         """The member's ban in force now, or None (a read: never waits for the write lock)."""

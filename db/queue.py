@@ -5,22 +5,21 @@ The same statements run on SQLite (one host) and PostgreSQL (workers on many hos
 
 from __future__ import annotations
 
-import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import func, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import leases, quotas, statements
-from db.engine import READ_ONLY
-from db.errors import QueueFull, translated
+from db.errors import QueueFull
 from db.estimates import Estimates
 from db.fairness import ACTIVE, JOBS
 from db.leases import RetryPolicy, held
 from db.models import JobStatus
+from db.transactions import Transactions
 from db.views import Enqueued, Heartbeat, JobView, NewJob, Waiting
 
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
@@ -71,26 +70,8 @@ class Queue:
         self._max_running = max_running_per_user if max_running_per_user is not None else 2**31 - 1
         self._rng = rng or random.Random()
         self._estimates = Estimates()
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite); driver errors leave as QueueBusy / StorageFull.
-
-        The statements are Core statements on the session's connection: the same transaction, without the ORM's
-        per-statement bookkeeping (a third of an enqueue's time), since the queue never loads ORM objects.
-        """
-        with translated():
-            async with self._sessions() as session, session.begin():
-                yield await session.connection()
-
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """One read-only transaction (a deferred BEGIN on SQLite, so it never waits for the write lock)."""
-        with translated():
-            async with self._read_sessions() as session, session.begin():
-                yield await session.connection()
+        transactions = Transactions(engine)
+        self._write, self._read = transactions.write, transactions.read
 
     def now(self) -> datetime:
         """The queue's clock (tests move it by hand); other stores share it so all agree on the time."""

@@ -6,20 +6,19 @@ and written to the audit trail in the same transaction.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.errors import translated
 from db.fairness import JOBS
 from db.models import JobKind, NsfwHold, PromptBlock
 from db.moderation import record_action
 from db.queue import utcnow
+from db.transactions import Transactions
 
 BLOCKS: Table = PromptBlock.__table__  # type: ignore[assignment]
 HOLDS: Table = NsfwHold.__table__  # type: ignore[assignment]
@@ -84,13 +83,7 @@ class SafetyStore:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self._clock = clock
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with translated():
-            async with self._sessions() as session, session.begin():
-                yield await session.connection()
+        self._write = Transactions(engine).write
 
     # -- refused prompts and appeals ---------------------------------------------------------------------------
     async def record_block(self, *, guild_id: int | None, channel_id: int, user_id: int, role_ids: Sequence[int],

@@ -10,12 +10,11 @@ from typing import Any
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import READ_ONLY
-from db.errors import translated
 from db.models import MemberSetting
 from db.queue import utcnow
+from db.transactions import Transactions
 
 SETTINGS: Table = MemberSetting.__table__  # type: ignore[assignment]
 DM_GUILD = 0  # direct messages have no guild; their settings live under guild id 0
@@ -49,15 +48,14 @@ class SettingsStore:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.engine = engine
         self._clock = clock
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
+        transactions = Transactions(engine)
+        self._write, self._read = transactions.write, transactions.read
 
     async def get(self, guild_id: int | None, user_id: int) -> Preferences:
         """A member's settings in a guild (defaults when they never set any)."""
         stmt = select(SETTINGS).where(SETTINGS.c.guild_id == (guild_id or DM_GUILD), SETTINGS.c.user_id == user_id)
-        with translated():
-            async with self._read_sessions() as session, session.begin():
-                row = (await (await session.connection()).execute(stmt)).mappings().first()
+        async with self._read() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
         return Preferences() if row is None else Preferences.from_row(row)
 
     async def update(self, guild_id: int | None, user_id: int, **changes: Any) -> Preferences:
@@ -74,7 +72,6 @@ class SettingsStore:
         stmt = dialect.insert(SETTINGS).values(**values)
         stmt = stmt.on_conflict_do_update(index_elements=["guild_id", "user_id"],
                                           set_={name: stmt.excluded[name] for name in [*changes, "updated_at"]})
-        with translated():
-            async with self._sessions() as session, session.begin():
-                await (await session.connection()).execute(stmt)
+        async with self._write() as conn:
+            await conn.execute(stmt)
         return await self.get(guild_id, user_id)
