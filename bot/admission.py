@@ -85,7 +85,8 @@ class Admission:
         return policy.profile_for(self.config.profiles, channel)
 
     # -- the steps, in order ----------------------------------------------------------------------------------
-    async def _check(self, session: AsyncConnection, ticket: Ticket, now: datetime) -> None:
+    async def _check(self, session: AsyncConnection, ticket: Ticket, now: datetime) -> Budget:
+        """Every check, in order; returns the job's estimated cost (reserved by _record after the insert)."""
         origin = ticket.origin
         await lock_admission(session)  # every step below sees what earlier admissions committed
         # 1. ban
@@ -110,13 +111,15 @@ class Admission:
         # 4. limits
         await check_limits(session, origin.user_id, now, self.limits)
         # 5. quota: the estimated cost must fit in what is left today (reserved by _record after the insert)
-        await quotas.check_quota(session, origin.user_id, self.tier(origin.role_ids),
-                                 await self._cost(session, ticket), now)
+        cost = await self._cost(session, ticket)
+        await quotas.check_quota(session, origin.user_id, self.tier(origin.role_ids), cost, now)
+        return cost
 
-    async def _record(self, session: AsyncConnection, ticket: Ticket, job: JobView, now: datetime) -> None:
-        """After the insert, in the same transaction: reserve the job's estimated cost."""
+    async def _record(self, session: AsyncConnection, ticket: Ticket, job: JobView, cost: Budget,
+                      now: datetime) -> None:
+        """After the insert, in the same transaction: reserve the cost the checks estimated."""
         multiplier = self.profile_for(ticket.origin.here).quota_multiplier
-        await quotas.reserve(session, job.user_id, job.id, await self._cost(session, ticket), multiplier, now)
+        await quotas.reserve(session, job.user_id, job.id, cost, multiplier, now)
 
     async def _cost(self, session: AsyncConnection, ticket: Ticket) -> Budget:
         ask = ticket.ask
@@ -139,9 +142,12 @@ class _Door:
 
     def __init__(self, admission: Admission, ticket: Ticket) -> None:
         self.admission, self.ticket = admission, ticket
+        self.cost: Budget | None = None  # estimated once by check, reserved by record
 
     async def check(self, session: AsyncConnection, now: datetime) -> None:
-        await self.admission._check(session, self.ticket, now)
+        self.cost = await self.admission._check(session, self.ticket, now)
 
     async def record(self, session: AsyncConnection, job: JobView, now: datetime) -> None:
-        await self.admission._record(session, self.ticket, job, now)
+        if self.cost is None:
+            raise RuntimeError("the door records a job only after checking it")
+        await self.admission._record(session, self.ticket, job, self.cost, now)

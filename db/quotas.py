@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Table, case, delete, func, literal, select
+from sqlalchemy import BigInteger, Table, bindparam, case, delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -87,25 +87,35 @@ def _insert(session: AsyncConnection):
 
 # -- inside the caller's transaction -------------------------------------------------------------------------------
 
+_USER = bindparam("quota_user_id", type_=BigInteger)
+_DAY = bindparam("quota_day", type_=LEDGER.c.day.type)
+_TODAY = select(LEDGER.c.images, LEDGER.c.gpu_seconds, LEDGER.c.entry).where(
+    LEDGER.c.user_id == _USER, LEDGER.c.day == _DAY).subquery("today")
+_OVERRIDE = select(OVERRIDES.c.images_per_day, OVERRIDES.c.gpu_seconds_per_day).where(
+    OVERRIDES.c.user_id == _USER)
+# Built once; one round trip for the day's grants and use (ix_quota_ledger_user_day) and the member's override
+# (its primary key): the door runs it for every job it admits.
+USAGE = select(
+    func.coalesce(func.sum(case((_TODAY.c.entry == LedgerEntry.granted, _TODAY.c.images), else_=0)), 0),
+    func.coalesce(func.sum(case((_TODAY.c.entry == LedgerEntry.granted, _TODAY.c.gpu_seconds), else_=0.0)), 0.0),
+    func.coalesce(func.sum(case((_TODAY.c.entry == LedgerEntry.granted, 0), else_=_TODAY.c.images)), 0),
+    func.coalesce(func.sum(case((_TODAY.c.entry == LedgerEntry.granted, 0.0), else_=_TODAY.c.gpu_seconds)), 0.0),
+    select(func.count()).select_from(_OVERRIDE.subquery()).scalar_subquery(),
+    _OVERRIDE.with_only_columns(OVERRIDES.c.images_per_day).scalar_subquery(),
+    _OVERRIDE.with_only_columns(OVERRIDES.c.gpu_seconds_per_day).scalar_subquery(),
+).select_from(_TODAY)
+
+
 async def usage_in(session: AsyncConnection, user_id: int, tier: Budget, now: datetime) -> Usage:
     """Today's allowance and use for a member whose configured tier is `tier`."""
     day = utc_day(now)
-    granted = LEDGER.c.entry == LedgerEntry.granted
-    stmt = select(
-        func.coalesce(func.sum(case((granted, LEDGER.c.images), else_=0)), 0),
-        func.coalesce(func.sum(case((granted, LEDGER.c.gpu_seconds), else_=0.0)), 0.0),
-        func.coalesce(func.sum(case((granted, 0), else_=LEDGER.c.images)), 0),
-        func.coalesce(func.sum(case((granted, 0.0), else_=LEDGER.c.gpu_seconds)), 0.0),
-    ).where(LEDGER.c.user_id == user_id, LEDGER.c.day == day)
-    grant_images, grant_gpu, used_images, used_gpu = (await session.execute(stmt)).one()
-    override = (await session.execute(select(OVERRIDES).where(OVERRIDES.c.user_id == user_id))).mappings().first()
-    images, gpu = tier.images, tier.gpu_seconds
-    if override is not None:
-        images = override["images_per_day"] if override["images_per_day"] is not None else images
-        gpu = override["gpu_seconds_per_day"] if override["gpu_seconds_per_day"] is not None else gpu
+    row = (await session.execute(USAGE, {"quota_user_id": user_id, "quota_day": day})).one()
+    grant_images, grant_gpu, used_images, used_gpu, overridden, override_images, override_gpu = row
+    images = override_images if override_images is not None else tier.images
+    gpu = override_gpu if override_gpu is not None else tier.gpu_seconds
     return Usage(day=day, allowance=Budget(int(images + grant_images), float(gpu + grant_gpu)),
                  used=Budget(max(0, int(used_images)), max(0.0, float(used_gpu))), resets_at=next_reset(now),
-                 overridden=override is not None)
+                 overridden=bool(overridden))
 
 
 async def check_quota(session: AsyncConnection, user_id: int, tier: Budget, cost: Budget, now: datetime) -> Usage:
