@@ -135,7 +135,8 @@ def status_report(snap: Snapshot, lease_seconds: float) -> tuple[bool, str]:
     lines += [f"  {state.value:<10} {n}" for state, n in snap.counts.items()]
     if snap.oldest_queued is not None:
         lines.append(f"oldest waiting job: {(snap.at - snap.oldest_queued).total_seconds():.0f} s")
-    lines.append(f"failed in the last hour: {snap.failed_last_hour}")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(snap.failed_by_kind.items()))
+    lines.append(f"failed in the last hour: {snap.failed_last_hour}" + (f" ({kinds})" if kinds else ""))
     lines.append(f"finished but not yet posted: {snap.undelivered}")
     lines.append("workers (last heartbeat):" if snap.workers else "workers: none has ever heartbeated")
     for worker in snap.workers:

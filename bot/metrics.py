@@ -137,6 +137,11 @@ class QueueCollector:
         failed = GaugeMetricFamily("imagine_jobs_failed_last_hour", "Jobs that failed for good in the last hour")
         failed.add_metric([], snap.failed_last_hour)
         yield failed
+        by_kind = GaugeMetricFamily("imagine_jobs_failed_last_hour_by_kind",
+                                    "Jobs that failed for good in the last hour, by job kind", labels=["kind"])
+        for kind, n in sorted(snap.failed_by_kind.items()):
+            by_kind.add_metric([kind], n)
+        yield by_kind
         undelivered = GaugeMetricFamily("imagine_undelivered_jobs", "Finished jobs not yet posted to Discord")
         undelivered.add_metric([], snap.undelivered)
         yield undelivered

@@ -7,7 +7,7 @@ quiet queue from a dead worker on any host that shares the database.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
@@ -45,6 +45,7 @@ class Snapshot:
     oldest_queued: datetime | None
     failed_last_hour: int
     undelivered: int
+    failed_by_kind: dict[str, int] = field(default_factory=dict)  # the last hour's failures, by job kind
 
     def live_workers(self, within_seconds: float) -> list[WorkerSeen]:
         """Workers that heartbeated within the last `within_seconds`."""
@@ -87,8 +88,9 @@ async def snapshot(engine: AsyncEngine, *, now: datetime | None = None) -> Snaps
             workers = (await connection.execute(select(WORKERS).order_by(WORKERS.c.worker_id))).mappings().all()
             oldest = await connection.scalar(select(func.min(JOBS.c.created_at))
                                              .where(JOBS.c.status == JobStatus.queued))
-            failed = await connection.scalar(select(func.count()).where(JOBS.c.status == JobStatus.failed,
-                                                                        JOBS.c.finished_at >= hour_ago))
+            failed_rows = (await connection.execute(
+                select(JOBS.c.kind, func.count()).where(JOBS.c.status == JobStatus.failed,
+                                                        JOBS.c.finished_at >= hour_ago).group_by(JOBS.c.kind))).all()
             undelivered = await connection.scalar(select(func.count()).where(JOBS.c.status.in_(finished),
                                                                              JOBS.c.delivered_at.is_(None)))
     found = {JobStatus(status): n for status, n in rows}
@@ -99,4 +101,6 @@ async def snapshot(engine: AsyncEngine, *, now: datetime | None = None) -> Snaps
     return Snapshot(at=now, counts={s: found.get(s, 0) for s in JobStatus},
                     workers=[WorkerSeen(w["worker_id"], w["started_at"], w["last_seen"])
                              for w in workers],
-                    oldest_queued=oldest, failed_last_hour=failed or 0, undelivered=undelivered or 0)
+                    oldest_queued=oldest, failed_last_hour=sum(n for _, n in failed_rows),
+                    undelivered=undelivered or 0,
+                    failed_by_kind={getattr(kind, "value", str(kind)): n for kind, n in failed_rows})

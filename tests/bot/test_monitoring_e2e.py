@@ -72,6 +72,7 @@ async def test_metrics_move_during_an_end_to_end_run(runner: BotRunner) -> None:
     assert _value(after, "imagine_model_load_seconds", model=config.model.default) > 0
     assert _value(after, "imagine_worker_last_heartbeat_timestamp_seconds", worker=worker) > 0
     assert ("imagine_undelivered_jobs", ()) in after and ("imagine_jobs_failed_last_hour", ()) in after
+    assert "# TYPE imagine_jobs_failed_last_hour_by_kind gauge" in text
     assert _value(after, "imagine_ack_latency_seconds_sum") - _value(before, "imagine_ack_latency_seconds_sum") < 3
 
 
