@@ -7,6 +7,7 @@ with the member-facing reason and, where known, when it frees up; nothing is wri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import policy
+from bot.logs import job_fields
 from bot.config import Config
 from bot.moderators import banned_text
 from bot.policy import ChannelFacts, JobAsk
@@ -22,6 +24,8 @@ from db.limits import Limits, Refused, check_limits, lock_admission
 from db.moderation import active_ban
 from db.queue import Enqueued, JobView, NewJob, Queue
 from db.quotas import Budget, CostModel, Quotas, Usage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,19 @@ class Admission:
         """Admit and insert the ticket's job in one transaction (a retried interaction gets its job back)."""
         if ticket.new is None:
             raise ValueError("a ticket without a job can only be pre-checked")
-        return await self.queue.enqueue(ticket.new, admit=_Door(self, ticket))
+        origin = ticket.origin
+        try:
+            enqueued = await self.queue.enqueue(ticket.new, admit=_Door(self, ticket))
+        except Refused as exc:
+            # One line per refusal, so an operator can answer "why didn't my job queue?" from the logs.
+            log.info("refused a %s job: %s", ticket.new.kind, exc.reason,
+                     extra={"user_id": origin.user_id, "guild_id": origin.guild_id, "channel_id": origin.channel_id,
+                            "kind": str(ticket.new.kind)})
+            raise
+        if enqueued.created:
+            log.info("job %s queued (position %s)", enqueued.job.id, enqueued.position,
+                     extra=job_fields(enqueued.job))
+        return enqueued
 
     async def precheck(self, ticket: Ticket) -> None:
         """Run the same checks without inserting (e.g. before downloading an upload); raises Refused."""

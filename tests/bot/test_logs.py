@@ -107,7 +107,7 @@ format = "json"
     assert [line for line in text.splitlines() if not line.startswith("{")] == []  # one JSON object per line
     events = [json.loads(line) for line in text.splitlines()]
     job_events = {e["message"].split(" ", 2)[2].split(" ")[0]: e for e in events if "job_id" in e}
-    assert {"claimed", "succeeded", "delivered"} <= set(job_events)
+    assert {"queued", "claimed", "succeeded", "delivered"} <= set(job_events)
     for event in job_events.values():
         assert event["user_id"] == fake.users[1] and event["guild_id"] == fake.guild_id
         assert event["kind"] == "imagine"
