@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.fairness import JOBS
@@ -24,6 +24,8 @@ BLOCKS: Table = PromptBlock.__table__  # type: ignore[assignment]
 HOLDS: Table = NsfwHold.__table__  # type: ignore[assignment]
 APPEALS_PER_DAY = 5
 APPEAL_WINDOW = timedelta(hours=24)
+# pg_advisory_xact_lock(space, member) namespace for appeals (db/limits.py uses the one-key form for admissions).
+APPEAL_LOCK_SPACE = 0x61707065  # "appe"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,11 @@ class SafetyStore:
                 raise AppealRefused("Only the member whose prompt was blocked can appeal it.")
             if row["appealed_at"] is not None:
                 raise AppealRefused("You already appealed this prompt; the moderators will answer it.")
+            if conn.dialect.name == "postgresql":
+                # Count and mark under a per-member lock: two appeals at the same instant would both count four
+                # (SQLite's BEGIN IMMEDIATE already serialises them).
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:space, :member)"),
+                                   {"space": APPEAL_LOCK_SPACE, "member": user_id % 2**31})
             recent = select(func.count()).where(BLOCKS.c.user_id == user_id,
                                                 BLOCKS.c.appealed_at > now - APPEAL_WINDOW)
             if (await conn.scalar(recent) or 0) >= APPEALS_PER_DAY:

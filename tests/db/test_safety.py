@@ -43,6 +43,15 @@ async def test_a_block_keeps_the_whole_request(safety: SafetyStore) -> None:
     assert block.appealed_at is None and block.decision is None
 
 
+async def test_ten_appeals_at_once_allow_exactly_five(safety: SafetyStore) -> None:
+    """Ten appeals of ten blocks sent at the same instant: five are taken, five refused (no count race)."""
+    blocks = [await _block(safety) for _ in range(10)]
+    results = await asyncio.gather(*(safety.appeal(b, MEMBER) for b in blocks), return_exceptions=True)
+    refused = [r for r in results if isinstance(r, AppealRefused)]
+    assert len(refused) == 5 and all("5 appeals" in str(r) for r in refused)
+    assert len([r for r in results if not isinstance(r, BaseException)]) == 5
+
+
 async def test_five_appeals_in_any_24_hours(safety: SafetyStore, clock: FakeClock) -> None:
     """The sixth appeal within a day is refused; once the first is 24 h old, one more is allowed."""
     blocks = [await _block(safety) for _ in range(7)]
