@@ -7,7 +7,8 @@ Three figures:
 1. Acknowledgement latency (p50/p99): from the fake dispatching INTERACTION_CREATE to the bot's response, for
    4 members sending their commands at once (each member one after another), while the jobs they queue run.
 2. Event-loop lag p99 while a job generates: the bot's own timer task (bot/loop_lag.py) logs its lateness each
-   second; the windows that fall inside the job's run are read back from the bot's log.
+   second; the windows that fall inside the job's run (its claim to its recorded outcome, from the jobs table) are
+   read back from the bot's JSON log (`logging.format = "json"`: fields, not text, so a reworded line can't break it).
 3. Bot overhead per grid: command sent -> grid message posted, minus the job's generation time as the worker
    records it (`gpu_seconds`: denoise, decode, PNG files). Jobs run one at a time on an idle queue.
 """
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,13 +40,10 @@ from bot.loop_lag import percentile  # noqa: E402
 from tests.fakediscord.server import FakeDiscord  # noqa: E402
 from tests.tiny_model import build_tiny_model  # noqa: E402
 
-LAG_LINE = re.compile(r"^(\S+ \S+) INFO bot\.loop_lag: loop lag over [\d.]+ s: n=(\d+) p50=([\d.]+) ms "
-                      r"p99=([\d.]+) ms max=([\d.]+) ms")
-JOB_LINE = re.compile(r"^(\S+ \S+) INFO bot\.worker: job (\d+) (claimed|succeeded)")
 
 
-def write_config(path: Path, fake: FakeDiscord, data_dir: Path, side: int, steps: int) -> Path:
-    """A config for the bench: tiny sizes, fast polling, 1 s loop-lag windows, limits out of the way."""
+def write_config(path: Path, fake: FakeDiscord, data_dir: Path, side: int, steps: int, lag_window: float) -> Path:
+    """A config for the bench: tiny sizes, fast polling, JSON logs, loop-lag windows, limits out of the way."""
     limits = ("max_active_per_user = 1000\n" if "max_active_per_user" in
               {f.name for f in dataclasses.fields(QueueSettings)} else "")
     extra = "" if limits else "[limits]\nmax_queued_per_user = 1000\nmax_running_per_user = 100\n" \
@@ -68,7 +66,9 @@ shutdown_grace_seconds = 5
 [data]
 dir = "{data_dir}"
 [diagnostics]
-loop_lag_seconds = 1.0
+loop_lag_seconds = {lag_window}
+[logging]
+format = "json"
 {extra}""")
     return path
 
@@ -85,8 +85,59 @@ async def final_text(inter) -> str:
             await asyncio.sleep(0.02)
 
 
-def _stamp(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+def db_stamp(text: str) -> float:
+    """A timestamp as SQLite holds it (naive UTC text) as epoch seconds."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def log_records(text: str, logger: str) -> list[dict]:
+    """The JSON log lines of one logger, each with `at` (epoch seconds); other lines (a library's print) skipped."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("logger") == logger:
+            records.append({**record, "at": datetime.fromisoformat(record["time"]).timestamp()})
+    return records
+
+
+def lag_windows(log_text: str, begin: float, end: float, window_s: float) -> dict:
+    """Loop-lag windows wholly inside [begin, end] (a job's run), and those of the idle bot in the 4 s before."""
+    inside, idle = [], []
+    for record in log_records(log_text, "bot.loop_lag"):
+        if "p99_ms" not in record:
+            raise ValueError(f"a loop-lag record without its fields: {record}")
+        if begin + window_s <= record["at"] <= end:
+            inside.append(record)
+        elif begin - 4.0 < record["at"] < begin:
+            idle.append(record)
+    return {"job_seconds": round(end - begin, 2), "windows": len(inside),
+            "p99_ms_worst_window": max((w["p99_ms"] for w in inside), default=None),
+            "p99_ms_median_window": statistics.median([w["p99_ms"] for w in inside]) if inside else None,
+            "max_ms": max((w["max_ms"] for w in inside), default=None),
+            "idle_p99_ms_worst_window": max((w["p99_ms"] for w in idle), default=None)}
+
+
+def is_grid_of(job_id: int):
+    """A predicate for the job's posted result: an image and its Info button (a status message has only Cancel,
+    and carries a preview image too)."""
+    info = f"imagine:i:{job_id}:"
+
+    def match(message) -> bool:
+        ids = [c.get("custom_id", "") for row in message.components for c in row.get("components", [])]
+        return bool(message.attachments) and any(cid.startswith(info) for cid in ids)
+
+    return match
+
+
+async def job_id_of(inter) -> int:
+    """The job number in the "queued" reply."""
+    text = await final_text(inter)
+    if (found := re.search(r"job #(\d+)", text)) is None:
+        raise RuntimeError(f"no job number in the reply {text!r}")
+    return int(found[1])
 
 
 def load1() -> str:
@@ -103,9 +154,10 @@ class Bench:
         self.db = work / "imagine.db"
         self.proc: subprocess.Popen | None = None
 
-    async def start(self, side: int, steps: int) -> None:
+    async def start(self, side: int, steps: int, lag_window: float) -> None:
         """Start `python -m bot` pointed at the fake; wait for its commands and gateway session."""
-        config = write_config(self.work / "config.toml", self.fake, self.work / "data", side, steps)
+        self.lag_window = lag_window
+        config = write_config(self.work / "config.toml", self.fake, self.work / "data", side, steps, lag_window)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": self.fake.token,
                "DISCORD_API_BASE": self.fake.api_base, "DISCORD_GATEWAY_URL": self.fake.gateway_url,
                "DATABASE_URL": f"sqlite+aiosqlite:///{self.db}", "IMAGINE_MODEL": str(self.model),
@@ -166,37 +218,25 @@ class Bench:
                 "p50_ms": round(percentile(ms, 0.5), 1), "p99_ms": round(percentile(ms, 0.99), 1),
                 "max_ms": round(max(ms), 1), "load1": load1()}
 
+    def job_times(self, job_id: int) -> tuple[float, float, float | None]:
+        """Claimed and finished (epoch seconds) and the worker's generation time of one job, from the jobs table."""
+        with sqlite3.connect(self.db) as db:
+            started, finished, seconds = db.execute("select started_at, finished_at, gpu_seconds from jobs "
+                                                    "where id = ?", (job_id,)).fetchone()
+        return db_stamp(started), db_stamp(finished), seconds
+
     async def lag_during_job(self, steps: int) -> dict:
         """The bot's own loop-lag windows that lie inside one long job's run, and those of the idle bot before."""
-        await asyncio.sleep(3.0)  # a few idle windows first
+        await asyncio.sleep(3 * self.lag_window + 0.5)  # a few idle windows first
         mark = self.fake.mark()
         inter = await self.fake.invoke_slash("imagine", {"prompt": f"a long job --steps {steps}"})
         await inter.wait_response(timeout=30)
-        await self.fake.wait_for_message(predicate=lambda m: bool(m.attachments) and bool(m.components),
-                                         timeout=900, after=mark)
-        await asyncio.sleep(1.5)  # the last window is logged
-        lines = self.log.read_text().splitlines()
-        job = {}
-        for line in lines:
-            if (found := JOB_LINE.match(line)) is not None:
-                job.setdefault(int(found[2]), {})[found[3]] = _stamp(found[1])
-        last = max(job)
-        begin, end = job[last]["claimed"], job[last]["succeeded"]
-        inside, idle = [], []
-        for line in lines:
-            if (found := LAG_LINE.match(line)) is None:
-                continue
-            at = _stamp(found[1])
-            window = {"p50": float(found[3]), "p99": float(found[4]), "max": float(found[5])}
-            if begin + 1.0 <= at <= end:
-                inside.append(window)
-            elif at < begin and at > begin - 4.0:
-                idle.append(window)
-        return {"job_seconds": round(end - begin, 2), "windows": len(inside),
-                "p99_ms_worst_window": max((w["p99"] for w in inside), default=None),
-                "p99_ms_median_window": statistics.median([w["p99"] for w in inside]) if inside else None,
-                "max_ms": max((w["max"] for w in inside), default=None),
-                "idle_p99_ms_worst_window": max((w["p99"] for w in idle), default=None), "load1": load1()}
+        job_id = await job_id_of(inter)
+        await self.fake.wait_for_message(predicate=is_grid_of(job_id), timeout=900, after=mark)
+        await asyncio.sleep(1.5 * self.lag_window)  # the last window is logged
+        begin, end, _ = self.job_times(job_id)
+        return {**lag_windows(self.log.read_text(), begin, end, self.lag_window), "job_id": job_id,
+                "load1": load1()}
 
     async def overhead(self, grids: int) -> dict:
         """(command -> posted grid) minus the worker's generation time, one job at a time."""
@@ -206,12 +246,10 @@ class Bench:
             sent = time.perf_counter()
             inter = await self.fake.invoke_slash("imagine", {"prompt": f"overhead {index}"})
             await inter.wait_response(timeout=30)
-            job_id = int(re.search(r"job #(\d+)", await final_text(inter))[1])
-            await self.fake.wait_for_message(predicate=lambda m: bool(m.attachments) and bool(m.components),
-                                             timeout=300, after=mark)
+            job_id = await job_id_of(inter)
+            await self.fake.wait_for_message(predicate=is_grid_of(job_id), timeout=300, after=mark)
             total = time.perf_counter() - sent
-            with sqlite3.connect(self.db) as db:
-                seconds = db.execute("select gpu_seconds from jobs where id = ?", (job_id,)).fetchone()[0]
+            seconds = self.job_times(job_id)[2]
             totals.append(total)
             generation.append(seconds)
             overheads.append(total - seconds)
@@ -220,6 +258,12 @@ class Bench:
                 "generation_s_median": round(statistics.median(generation), 3),
                 "overhead_s_median": round(statistics.median(overheads), 3),
                 "overhead_s_max": round(max(overheads), 3), "load1": load1()}
+
+    def startup(self) -> dict:
+        """Model loads and the embedded worker's warm-up (before the gateway connects), from the bot's log."""
+        text = self.log.read_text()
+        return {"model_load_s": [r["load_s"] for r in log_records(text, "bot") if "load_s" in r],
+                "warm_up_s": [r["warm_up_s"] for r in log_records(text, "bot.worker") if "warm_up_s" in r]}
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -230,7 +274,7 @@ async def run(args: argparse.Namespace) -> dict:
                      "load1_at_start": load1(), "work": str(work)}
     async with FakeDiscord() as fake:
         bench = Bench(fake, work, model)
-        await bench.start(side=args.side, steps=args.steps)
+        await bench.start(side=args.side, steps=args.steps, lag_window=args.lag_window)
         try:
             results["ack"] = await bench.acknowledgements(args.members, args.per_member)
             print("ack", results["ack"], flush=True)
@@ -239,6 +283,7 @@ async def run(args: argparse.Namespace) -> dict:
             print("loop lag", results["loop_lag"], flush=True)
             results["overhead"] = await bench.overhead(args.grids)
             print("overhead", results["overhead"], flush=True)
+            results["startup"] = bench.startup()
         finally:
             bench.stop()
     return results
@@ -253,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=4, help="steps of the acknowledged and timed jobs")
     parser.add_argument("--long-steps", type=int, default=100, help="steps of the job the loop lag is read during")
     parser.add_argument("--grids", type=int, default=20, help="grids timed one at a time for the overhead")
+    parser.add_argument("--lag-window", type=float, default=1.0, help="seconds per loop-lag window the bot logs")
     parser.add_argument("--quick", action="store_true", help="a few of everything (checks the script)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)

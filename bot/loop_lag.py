@@ -37,6 +37,11 @@ class LagWindow:
         return (f"loop lag over {self.seconds:.1f} s: n={self.samples} p50={self.p50_ms:.1f} ms "
                 f"p99={self.p99_ms:.1f} ms max={self.max_ms:.1f} ms")
 
+    def fields(self) -> dict[str, float | int]:
+        """The same figures as log fields (JSON keys), for tools that read the log (bench/bot.py)."""
+        return {"window_s": round(self.seconds, 3), "samples": self.samples, "p50_ms": round(self.p50_ms, 2),
+                "p99_ms": round(self.p99_ms, 2), "max_ms": round(self.max_ms, 2)}
+
 
 def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank percentile of `values` (fraction 0-1); 0 for no values."""
@@ -58,7 +63,7 @@ async def monitor_loop_lag(window_seconds: float, stop: asyncio.Event, *, tick: 
                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                            report: Callable[[LagWindow], None] | None = None) -> None:
     """Sleep `tick` at a time until `stop`; log (or `report`) each window's lateness percentiles."""
-    report = report or (lambda window: log.info(window.line()))
+    report = report or (lambda window: log.info(window.line(), extra=window.fields()))
     samples: list[float] = []
     window_start = clock()
     while not stop.is_set():

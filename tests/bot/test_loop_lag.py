@@ -32,7 +32,7 @@ async def test_a_stalled_loop_shows_in_the_window() -> None:
 
 
 async def test_the_window_is_logged_as_one_line(caplog) -> None:
-    """Without a reporter, each window is one INFO line with n, p50, p99 and max."""
+    """Without a reporter, each window is one INFO line with n, p50, p99 and max, also as fields."""
     now = [0.0]
     stop = asyncio.Event()
 
@@ -43,3 +43,5 @@ async def test_the_window_is_logged_as_one_line(caplog) -> None:
     with caplog.at_level(logging.INFO, logger="bot.loop_lag"):
         await monitor_loop_lag(0.01, stop, tick=0.02, clock=lambda: now[0], sleep=sleep)
     assert "loop lag over 0.0 s: n=1 p50=1.0 ms p99=1.0 ms max=1.0 ms" in caplog.text
+    record = next(r for r in caplog.records if r.name == "bot.loop_lag")
+    assert (record.samples, record.p50_ms, record.p99_ms, record.max_ms) == (1, 1.0, 1.0, 1.0)  # JSON log keys
