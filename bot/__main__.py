@@ -44,8 +44,9 @@ def _engine_factory(config: Config):
         engine = Engine(model, device=device, upscaler=config.model.upscaler or None, loras=config.loras,
                         embeddings=config.embeddings, lora=lora, preview_vae=config.model.preview_vae,
                         compile=config.model.compile)
-        metrics.model_loaded(model, time.perf_counter() - started)
-        log.info("model %s loaded in %.1f s", model, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        metrics.model_loaded(model, seconds)
+        log.info("model %s loaded in %.1f s", model, seconds, extra={"model": model, "load_s": round(seconds, 3)})
         return engine
 
     return load
@@ -182,6 +183,9 @@ async def run_bot(config: Config) -> int:
             await login(bot, config.discord.token or "", config.discord.api_base)
             monitor = await _monitor(config, engine, lambda: not bot.is_closed() and bot.ws is not None and bot.ws.open)
             pruning = asyncio.create_task(Pruner(engine, config.data_dir, config.data_keep_days).run(stop))
+            if bot.worker is not None:
+                # Before the gateway: loading the model stalls the event loop, and no command should wait on that.
+                await bot.worker.warm_up()
             runner = asyncio.create_task(bot.connect())
             stopper = asyncio.create_task(stop.wait())
             failed = asyncio.create_task(bot.supervisor.failed.wait())

@@ -104,6 +104,24 @@ class Worker:
                 self._engine_model = (model, lora)
             return self._engine
 
+    async def warm_up(self) -> None:
+        """Load the default model (and the classifier) now, in a thread. A first load imports torch's and diffusers'
+        modules and holds the GIL for seconds: the bot does it before it takes commands, not on the first claim."""
+        started = time.perf_counter()
+
+        def load() -> None:
+            self.engine(self.default_model)
+            if self.classifier is not None:
+                self.classifier.warm_up()
+
+        try:
+            await asyncio.to_thread(load)
+        except Exception:  # jobs then fail with the reason, one by one; the bot still answers
+            log.exception("loading the model %s before connecting failed", self.default_model)
+            return
+        log.info("worker warmed up in %.1f s", time.perf_counter() - started,
+                 extra={"warm_up_s": round(time.perf_counter() - started, 3)})
+
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; then finish or hand back the running job within the grace period."""
         released = await self.queue.release_worker(self.worker_id)
