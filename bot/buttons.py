@@ -12,6 +12,7 @@ from bot.cancelling import cancel_job
 from bot.canvas_modal import REGION, ZOOM, open_canvas
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UnknownJob, render
+from bot.fast_jobs import fast_model_of
 from bot.job_info import info_text, reproduce
 from bot.moderators import member_is_moderator, refuse_if_banned
 from bot.remix_modal import open_remix
@@ -139,7 +140,8 @@ async def _show_info(interaction: discord.Interaction[Any], job_id: int) -> None
             await reply.send(render(UnknownJob(f"There is no job #{job_id} on this server.")))
             return
         request = GenerationRequest.from_dict(job.params)
-        line = reproduce(request, bot.prompt_defaults, bot.config.model.choices, bot.config.model.default)
+        line = reproduce(request, bot.prompt_defaults, bot.config.model.choices, bot.config.model.default,
+                         fast=fast_model_of(bot.config, request), fast_default=bot.config.model.fast)
         await reply.send(info_text(job, request, line))
 
 

@@ -43,11 +43,13 @@ def stylize_for(guidance_scale: float) -> int | None:
 
 
 def reproduce(request: GenerationRequest, defaults: PromptDefaults, model_names: Mapping[str, str],
-              default_model: str) -> Reproduction:
+              default_model: str, *, fast: str | None = None, fast_default: str = "") -> Reproduction:
     """`/imagine prompt: ... --seed S --ar W:H --steps N ...`: parsed again, it gives this grid's txt2img settings.
 
     Variations and upscales start from a txt2img grid; their line makes the image they started from (the tile
-    seed is the first seed), and the notes say so.
+    seed is the first seed), and the notes say so. A job made by fast model `fast` (bot.fast_jobs.fast_model_of)
+    gets `--fast` instead of steps, CFG and sampler (the fast model brings its own), and `model:` when `fast` is not
+    the one `--fast` picks (`fast_default`).
     """
     notes: list[str] = []
     flags = [f"--seed {request.seeds[0]}"]
@@ -60,21 +62,27 @@ def reproduce(request: GenerationRequest, defaults: PromptDefaults, model_names:
         notes.append(f"It was {request.width}x{request.height}; this server's size budget now gives "
                      f"--ar {aspect} another size.")
     flags.append(f"--ar {aspect}")
-    flags.append(f"--steps {request.num_inference_steps}")
-    if request.guidance_scale != defaults.guidance_scale:
-        stylize = stylize_for(request.guidance_scale)
-        if stylize is None:
-            notes.append(f"Its CFG scale {request.guidance_scale:g} has no --stylize value.")
-        else:
-            flags.append(f"--stylize {stylize}")
-    if request.sampler != "default":
-        flags.append(f"--sampler {sampler_flag(request.sampler)}")
+    if fast is not None:
+        flags.append("--fast")  # --fast refuses --steps, --stylize and --sampler: its model sets them
+    else:
+        flags.append(f"--steps {request.num_inference_steps}")
+        if request.guidance_scale != defaults.guidance_scale:
+            stylize = stylize_for(request.guidance_scale)
+            if stylize is None:
+                notes.append(f"Its CFG scale {request.guidance_scale:g} has no --stylize value.")
+            else:
+                flags.append(f"--stylize {stylize}")
+        if request.sampler != "default":
+            flags.append(f"--sampler {sampler_flag(request.sampler)}")
     if request.tiling:
         flags.append("--tile")
     if request.negative_prompt:
         flags.append(f"--no {request.negative_prompt}")
     line = f"/imagine prompt: {request.prompt} {' '.join(flags)}"
-    if request.model and request.model != default_model:
+    if fast is not None:
+        if fast != fast_default:
+            line += f" model: {fast}"
+    elif request.model and request.model != default_model:
         name = next((name for name, model in model_names.items() if model == request.model), None)
         if name is None:
             notes.append("Its model is no longer offered on this server.")

@@ -137,3 +137,22 @@ async def test_taesd_previews_are_full_size_true_colour(fast_runner: BotRunner) 
     await wait_result(fake, mark, timeout=300)
     watcher.cancel()
     assert sizes and set(sizes) == {(2 * TILE, 2 * TILE)}  # the linear projection's previews are half size
+
+
+async def test_info_on_a_fast_grid_gives_a_fast_line(fast_runner: BotRunner) -> None:
+    """Info's /imagine line for a fast grid says --fast (not the fast model's steps), and run again it makes the
+    same request."""
+    import re
+
+    fake = fast_runner.fake
+    message, job_id = await _fast_grid(fast_runner, "a lighthouse --fast --seed 77 --ar 2:1")
+    click = await fake.click(message.id, f"imagine:i:{job_id}:0")
+    reply = await click.wait_response(timeout=3)
+    line = re.search(r"```\n(/imagine prompt: .*)\n```", reply.content)[1]
+    assert "--fast" in line and "--steps" not in line and "--sampler" not in line and "model:" not in line
+    mark = fake.mark()
+    await fake.invoke_slash("imagine", {"prompt": line.removeprefix("/imagine prompt: ")})
+    again = await wait_result(fake, mark)
+    again_id = int(custom_ids(again)[0].split(":")[2])
+    first, second = await fast_runner.bot.queue.get(job_id), await fast_runner.bot.queue.get(again_id)
+    assert second.params == first.params

@@ -63,3 +63,18 @@ def test_the_sampler_is_named_as_automatic1111_names_it() -> None:
     made = reproduce(request, DEFAULTS, {}, MODEL)
     assert "--sampler DPM++_2M_Karras" in made.line
     assert _parse_line(made.line).sampler == "dpmpp_2m_karras"
+
+
+@pytest.mark.parametrize(("fast_default", "suffix"), [("draft", ""), ("", " model: draft")])
+def test_a_fast_job_line_says_fast(fast_default: str, suffix: str) -> None:
+    """A fast job's line has --fast instead of its steps and sampler (--fast refuses them), and `model:` when the
+    fast model is not the one --fast picks; parsed and made fast again, it is the same request."""
+    from generation.fast import FewStep, fast_request
+
+    few = FewStep(model="fast/model", lora="lcm.safetensors", sampler="lcm", steps=4)
+    original = fast_request(parse_prompt("a kite --seed 5 --ar 3:2 --tile", DEFAULTS).to_request(base_seed=0,
+                                                                                                 model=MODEL), few)
+    made = reproduce(original, DEFAULTS, {}, MODEL, fast="draft", fast_default=fast_default)
+    assert made.notes == () and made.line.endswith(suffix)
+    spec = _parse_line(made.line.removesuffix(suffix))
+    assert spec.fast and fast_request(spec.to_request(base_seed=0, model=MODEL), few) == original
