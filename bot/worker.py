@@ -2,6 +2,10 @@
 
 It composes db (the queue) and generation (the engine) and knows nothing of Discord, so the same loop runs inside
 `python -m bot` and alone on a GPU host as `python -m bot worker`.
+
+A job's finishing (PNG encoding, file writes, classifier scores, recording the outcome) overlaps the next job's
+denoising: once a job's images exist, the loop claims the next one while the finished one is written. At most one
+job is finishing at a time, and its lease is renewed until its outcome is recorded.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -89,6 +93,7 @@ class Worker:
         self._engine: Engine | None = None
         self._engine_model: tuple[str, str] | None = None
         self._engine_lock = threading.Lock()
+        self._finishing: asyncio.Task | None = None  # the job whose files and outcome are being written
 
     def engine(self, model: str, lora: str = "") -> Engine:
         """The engine for `model` (with `lora` fused), loaded on first use in the generation thread (seconds to
@@ -127,28 +132,36 @@ class Worker:
         released = await self.queue.release_worker(self.worker_id)
         if released:
             log.warning("handed back %d job(s) this worker held before a restart", released)
-        while not stop.is_set():
-            try:
-                await self.queue.reclaim_expired()
-                job = await self.queue.claim(self.worker_id)
-                if job is None:
+        try:
+            while not stop.is_set():
+                try:
+                    await self.queue.reclaim_expired()
+                    job = await self.queue.claim(self.worker_id)
+                    if job is None:
+                        await self._idle(stop)
+                        continue
+                    await self._run_claimed(job, stop)
+                except asyncio.CancelledError:
+                    raise
+                except QueueError as exc:
+                    # Database trouble (locked, restarting, disk full): the job's lease brings it back; keep working.
+                    log.error("queue error in the worker loop (%s); retrying after %.1f s", exc, self.poll_seconds)
                     await self._idle(stop)
-                    continue
-                await self._run_claimed(job, stop)
-            except asyncio.CancelledError:
-                raise
-            except QueueError as exc:
-                # Database trouble (locked, restarting, disk full): the job's lease brings it back; keep working.
-                log.error("queue error in the worker loop (%s); retrying after %.1f s", exc, self.poll_seconds)
-                await self._idle(stop)
+        finally:
+            # A restart begins by handing back this worker's jobs: the one still finishing must be recorded first.
+            await self._drain()
 
     async def run_burst(self) -> int:
         """Run queued jobs until none is left (for tests and one-off runs); returns how many ran."""
         done, stop = 0, asyncio.Event()
-        while (job := await self.queue.claim(self.worker_id)) is not None:
+        while True:
+            if (job := await self.queue.claim(self.worker_id)) is None:
+                if self._finishing is None:
+                    return done
+                await self._drain()  # a job that failed while finishing may be queued again
+                continue
             await self._run_claimed(job, stop)
             done += 1
-        return done
 
     async def _idle(self, stop: asyncio.Event) -> None:
         """Wait for "new job", the poll interval, or "stop", whichever comes first."""
@@ -160,16 +173,60 @@ class Worker:
                 w.cancel()
             self.wakeup.clear()
 
+    async def _drain(self) -> None:
+        """Wait for the job still finishing; if this worker is cancelled meanwhile, so is it (its lease brings the
+        job back)."""
+        task, self._finishing = self._finishing, None
+        if task is None:
+            return
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+
     async def _run_claimed(self, job: JobView, stop: asyncio.Event) -> None:
-        """Generate one claimed job with a heartbeat beside it, then record the outcome for its claim token."""
+        """Start one claimed job; return once it is denoised and alone in its finishing stage (or over), so the
+        loop can claim the next job while this one's files are written."""
+        previous = self._finishing
+        handed_over = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._recorded(job, self._run_job(job, stop, previous, handed_over)))
+        self._finishing = task
+        try:
+            await asyncio.shield(handed_over)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+
+    async def _recorded(self, job: JobView, run: Awaitable[None]) -> None:
+        """Await a job's run in the background; nobody awaits its result, so what escapes it is logged here."""
+        try:
+            await run
+        except asyncio.CancelledError:
+            raise
+        except QueueError as exc:  # the outcome could not be recorded: the job's lease brings it back
+            log.error("recording the outcome of job %s failed (%s); its lease brings it back", job.id, exc)
+        except Exception:
+            log.exception("the worker failed around job %s; its lease brings it back", job.id)
+
+    async def _run_job(self, job: JobView, stop: asyncio.Event, previous: asyncio.Task | None,
+                       handed_over: asyncio.Future) -> None:
+        """Generate one claimed job with a heartbeat beside it, write and score it, then record the outcome for its
+        claim token. Errors while finishing fail the job like errors while generating."""
         state = _RunState()
         started = time.perf_counter()
         log.info("job %s claimed (%s, attempt %s)", job.id, job.kind, job.attempts, extra=job_fields(job))
+        over = asyncio.Event()  # the outcome is recorded: the heartbeat stops
         gen = asyncio.ensure_future(asyncio.to_thread(self._generate, job, state))
-        beat = asyncio.ensure_future(self._keep_alive(job, state, gen))
+        beat = asyncio.ensure_future(self._keep_alive(job, state, over))
         stopper = asyncio.ensure_future(self._stop_after_grace(stop, state, gen))
         try:
-            result_dir, scores = await asyncio.shield(gen)
+            result = await asyncio.shield(gen)
+            state.preview_due = False  # the grid follows; a late preview would only flicker
+            if previous is not None:
+                await asyncio.wait([previous])  # one job finishing at a time
+            handed_over.set_result(None)
+            result_dir, scores = await asyncio.to_thread(self._finish, job, result)
         except GenerationCancelled:
             if stop.is_set():
                 await self.queue.release(job.id, job.claim_token)
@@ -197,9 +254,14 @@ class Worker:
             else:
                 log.warning("job %s finished after its lease was lost; result discarded", job.id)
         finally:
+            over.set()
             for task in (beat, stopper):
                 task.cancel()
             await asyncio.gather(beat, stopper, return_exceptions=True)
+            if previous is not None:
+                await asyncio.wait([previous])  # a job that ended early still ends after the one before it
+            if not handed_over.done():
+                handed_over.set_result(None)
         if self.on_finished:
             self.on_finished(job.id)
 
@@ -211,7 +273,7 @@ class Worker:
         except (TimeoutError, Exception):
             state.cancel.set()
 
-    async def _keep_alive(self, job: JobView, state: _RunState, gen: asyncio.Future) -> None:
+    async def _keep_alive(self, job: JobView, state: _RunState, over: asyncio.Event) -> None:
         """The heartbeat, supervised: restarted after a failure; if it can't go on, the job stops.
 
         Without renewals the lease runs out and another worker would run the job a second time, so a heartbeat
@@ -220,7 +282,7 @@ class Worker:
         finished = asyncio.Event()
 
         async def beat() -> None:
-            await self._heartbeat(job, state, gen)
+            await self._heartbeat(job, state, over)
             finished.set()
 
         backoff = Backoff(base_s=min(self.heartbeat_seconds, 2.0) / 2, max_s=self.heartbeat_seconds,
@@ -232,10 +294,11 @@ class Worker:
             state.lost = True
             state.cancel.set()
 
-    async def _heartbeat(self, job: JobView, state: _RunState, gen: asyncio.Future) -> None:
-        """Renew the lease and publish progress; stop generation if the job was cancelled or lost."""
+    async def _heartbeat(self, job: JobView, state: _RunState, over: asyncio.Event) -> None:
+        """Renew the lease and publish progress until the outcome is recorded; stop generation if the job was
+        cancelled or lost."""
         interval = min(self.heartbeat_seconds, 2.0)  # progress wants ~2 s; the lease only needs heartbeat_seconds
-        while not gen.done():
+        while not over.is_set():
             await asyncio.sleep(interval)
             try:
                 beat = await self.queue.heartbeat(job.id, job.claim_token, progress_step=state.step,
@@ -263,10 +326,8 @@ class Worker:
         folder.mkdir(parents=True, exist_ok=True)
         write_preview(image, folder / "preview.jpg")
 
-    def _generate(self, job: JobView, state: _RunState) -> tuple[Path, list[float] | None]:
-        """In a thread: run the engine, write tiles and grid, score them (encoding and scoring are slow)."""
-        from generation.outputs import write_outputs
-
+    def _generate(self, job: JobView, state: _RunState) -> GenerationResult:
+        """In a thread: run the engine (denoise and decode) for the job's request."""
         request = GenerationRequest.from_dict(job.params)
         if request.init_image is not None and not Path(request.init_image).is_absolute():
             request = dataclasses.replace(request, init_image=str(self.data_dir / request.init_image))
@@ -283,7 +344,12 @@ class Worker:
         # The bot checks prompt length too, but a bot without its tokenizer (or an older job) relies on this.
         engine.check_token_limit(request.prompt)
         with metrics.gpu_time(job.kind):
-            result = engine.run(request, on_progress=on_progress, cancel=state.cancel)
+            return engine.run(request, on_progress=on_progress, cancel=state.cancel)
+
+    def _finish(self, job: JobView, result: GenerationResult) -> tuple[Path, list[float] | None]:
+        """In a thread, beside the next job's denoising: write tiles and grid, score them (both are slow)."""
+        from generation.outputs import write_outputs
+
         write_outputs(result, self.outputs_dir / str(job.id))
         scores = self.classifier.score(result.images) if self.classifier is not None else None
         return Path("outputs") / str(job.id), scores
