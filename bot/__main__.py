@@ -75,6 +75,7 @@ def _worker(config: Config, queue, *, embedded: bool):
     import socket
 
     from bot.policy import offered_models
+    from bot.storage import store_for
     from bot.worker import Worker, default_worker_id
 
     # The embedded worker is one per bot, so its host name is a stable identity across restarts.
@@ -87,7 +88,7 @@ def _worker(config: Config, queue, *, embedded: bool):
     worker = Worker(queue, _engine_factory(config), config.data_dir, worker_id=worker_id,
                     default_model=config.model.default, classifier=classifier,
                     allowed_models=frozenset(offered_models(config.model.default, config.model.choices,
-                                                            config.fast_models)),
+                                                            config.fast_models)), store=store_for(config),
                     heartbeat_seconds=config.queue.heartbeat_seconds,
                     poll_seconds=config.queue.poll_seconds, shutdown_grace_seconds=config.worker.shutdown_grace_seconds)
     return with_heartbeat(worker, config, queue.engine)
@@ -182,7 +183,8 @@ async def run_bot(config: Config) -> int:
         async with bot:
             await login(bot, config.discord.token or "", config.discord.api_base)
             monitor = await _monitor(config, engine, lambda: not bot.is_closed() and bot.ws is not None and bot.ws.open)
-            pruning = asyncio.create_task(Pruner(engine, config.data_dir, config.data_keep_days).run(stop))
+            pruning = asyncio.create_task(Pruner(engine, config.data_dir, config.data_keep_days,
+                                                 store=bot.storage).run(stop))
             if bot.worker is not None:
                 # Before the gateway: loading the model stalls the event loop, and no command should wait on that.
                 await bot.worker.warm_up()

@@ -19,6 +19,7 @@ from bot.loop_lag import monitor_loop_lag
 from bot.mentions import NO_MENTIONS
 from bot.modlog import ModLog
 from bot.remix_modal import submit_remix
+from bot.storage import ImageStore, store_for
 from bot.submissions import Submissions, TokenLimit
 from bot.supervision import Supervisor
 from bot.worker import Worker
@@ -34,7 +35,8 @@ class ImagineBot(discord.Client):
     """Slash commands, buttons, delivery, and (optionally) an embedded worker, on one event loop."""
 
     def __init__(self, config: Config, queue: Queue, submissions: Submissions, *, worker: Worker | None,
-                 prompt_defaults: PromptDefaults, token_limit: TokenLimit | None = None) -> None:
+                 prompt_defaults: PromptDefaults, token_limit: TokenLimit | None = None,
+                 storage: ImageStore | None = None) -> None:
         # Only guild events are needed: no message content, no members list (privileged intents stay off).
         # No message pings anyone unless it says whom: prompts are member text and may say @everyone.
         super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
@@ -50,7 +52,9 @@ class ImagineBot(discord.Client):
         self.modlog = ModLog(self, config.moderation.log_channel_id)
         self.settings = SettingsStore(queue.engine, clock=queue.now)  # members' /settings
         self.holds = Holds(self, submissions.safety)  # flagged results: spoilers, or held for the moderators
-        self.delivery = Delivery(self, queue, config.outputs_dir, poll_seconds=config.queue.poll_seconds,
+        # Where results, previews and uploads live: the data folder or the bucket the workers share (bot/storage.py).
+        self.storage = storage or store_for(config)
+        self.delivery = Delivery(self, queue, self.storage, poll_seconds=config.queue.poll_seconds,
                                  max_side=config.generation.max_side)
         self._stop = asyncio.Event()
         # Delivery and the embedded worker run for the bot's whole life: supervised, so neither dies silently.

@@ -130,6 +130,18 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Where images live: the data folder ("local") or an S3-compatible bucket ("s3") that the bot and workers on
+    other machines share; S3 credentials come from the environment (AWS_ACCESS_KEY_ID, ...), never from here."""
+
+    backend: str = "local"
+    bucket: str = ""
+    prefix: str = ""  # object keys are <prefix>/outputs/<job_id>/... and <prefix>/uploads/...
+    endpoint: str = ""  # empty: AWS itself; else MinIO, R2, Ceph... (http(s)://host:port)
+    region: str = ""  # empty: AWS_DEFAULT_REGION or boto3's default
+
+
+@dataclass(frozen=True)
 class PrioritySettings:
     """Fair-scheduling weights by member id and role id."""
 
@@ -187,6 +199,7 @@ class Config:
     queue: QueueSettings = field(default_factory=QueueSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     data_dir: Path = Path("data")
+    storage: StorageSettings = field(default_factory=StorageSettings)
     priority: PrioritySettings = field(default_factory=PrioritySettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
@@ -433,8 +446,8 @@ def _loras(raw: Mapping[str, Any]) -> dict[str, LoraFile]:
 
 def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     """Validate a parsed TOML document plus the environment into a Config (pure: no I/O)."""
-    known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "priority",
-             "moderation", "safety", "loras", "embeddings", "fast_models", "diagnostics",
+    known = {"discord", "database", "model", "generation", "uploads", "queue", "worker", "data", "storage",
+             "priority", "moderation", "safety", "loras", "embeddings", "fast_models", "diagnostics",
              "metrics", "logging", "limits", "quotas", "profiles"}
     for key in raw:
         if key not in known:
@@ -504,6 +517,7 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
         worker=embedded_worker_override(
             _worker_settings(_section(raw, "worker", {"embedded", "shutdown_grace_seconds", "id"})), env),
         data_dir=Path(data_dir),
+        storage=_storage(_section(raw, "storage", {f.name for f in fields(StorageSettings)})),
         priority=PrioritySettings(users=_weights("priority.users", priority.get("users", {})),
                                   roles=_weights("priority.roles", priority.get("roles", {}))),
         moderation=_moderation(raw),
@@ -520,6 +534,22 @@ def parse_config(raw: Mapping[str, Any], env: Mapping[str, str]) -> Config:
     )
     _check_holds(config)
     return config
+
+
+def _storage(table: Mapping[str, Any]) -> StorageSettings:
+    """[storage]: "local" (the default) or "s3" with a bucket; every key a string, named when wrong."""
+    for key, value in table.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"config: storage.{key} = {value!r} must be a string")
+    settings = StorageSettings(**{key: value.strip() for key, value in table.items()})
+    if settings.backend not in ("local", "s3"):
+        raise ConfigError(f'config: storage.backend = {settings.backend!r} must be "local" or "s3"')
+    if settings.backend == "s3" and not settings.bucket:
+        raise ConfigError('config: storage.bucket is required when storage.backend = "s3" (the bucket\'s name)')
+    if settings.endpoint and not settings.endpoint.startswith(("http://", "https://")):
+        raise ConfigError(f"config: storage.endpoint = {settings.endpoint!r} must be an http:// or https:// URL "
+                          "(or empty for AWS)")
+    return settings
 
 
 def _check_holds(config: Config) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
-import shutil
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from bot.config import Config
 from bot.startup import StartupError, masked_url
+from bot.storage import store_for
 
 
 def _plain(value: Any) -> Any:
@@ -35,17 +36,13 @@ async def export_user(config: Config, user_id: int, out_dir: Path) -> tuple[int,
     finally:
         await engine.dispose()
     out_dir.mkdir(parents=True, exist_ok=True)
+    store = store_for(config)  # the data folder or the bucket
     files = 0
     for job in jobs:
-        source = config.outputs_dir / str(job.id)
-        if source.is_dir():
-            shutil.copytree(source, out_dir / "images" / str(job.id))
-            files += sum(1 for f in source.rglob("*") if f.is_file())
+        files += await asyncio.to_thread(store.export_job, job.id, out_dir / "images" / str(job.id))
         upload = job.params.get("init_image")
-        if isinstance(upload, str) and upload.startswith("uploads/") and (config.data_dir / upload).is_file():
-            (out_dir / "uploads").mkdir(exist_ok=True)
-            shutil.copy2(config.data_dir / upload, out_dir / upload)
-            files += 1
+        if isinstance(upload, str) and upload.startswith("uploads/"):
+            files += await asyncio.to_thread(store.export_file, upload, out_dir / upload)
     rows = [{k: _plain(v) for k, v in dataclasses.asdict(job).items()} for job in jobs]
     (out_dir / "jobs.json").write_text(json.dumps({"user_id": user_id, "jobs": rows}, indent=2, default=str),
                                        encoding="utf-8")

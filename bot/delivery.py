@@ -18,7 +18,6 @@ import io
 import logging
 import random
 from datetime import timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -27,6 +26,7 @@ import discord
 from bot.mentions import NO_MENTIONS
 from bot.posting import Poster, headline, job_label, outcome_text
 from bot.status import StatusBoard
+from bot.storage import ImageStore
 from db.errors import QueueError
 from db.queue import JobView, Queue
 
@@ -77,15 +77,15 @@ def describe(error: BaseException) -> str:
 class Delivery:
     """Posts results and failures, and edits status messages with progress."""
 
-    def __init__(self, bot: ImagineBot, queue: Queue, outputs_dir: Path, *, poll_seconds: float, max_side: int,
+    def __init__(self, bot: ImagineBot, queue: Queue, store: ImageStore, *, poll_seconds: float, max_side: int,
                  rng: random.Random | None = None) -> None:
-        self.bot, self.queue, self.outputs_dir = bot, queue, outputs_dir
-        self.poster = Poster(bot, outputs_dir, max_side)
+        self.bot, self.queue, self.store = bot, queue, store
+        self.poster = Poster(bot, store, max_side)
         self.poll_seconds = poll_seconds
         self.rng = rng or random.Random()
         self.wakeup = asyncio.Event()
         self._in_flight: dict[int, asyncio.Task[None]] = {}
-        self.status = StatusBoard(bot, queue, outputs_dir, headline)
+        self.status = StatusBoard(bot, queue, store, headline)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver and update progress until stopped; deliveries under way get a moment to finish."""

@@ -20,6 +20,7 @@ from bot.config_tables import ProfileSettings
 from bot.mentions import only_user
 from bot.nsfw_policy import Display, spoiler_name
 from bot.policy import ChannelFacts, profile_for
+from bot.storage import ImageStore
 from bot.upload_size import FittedUpload, fit_upload
 from db.queue import JobView
 
@@ -80,8 +81,8 @@ class Interactions:
 class Poster:
     """Posts one job's message in its channel, or privately to its member."""
 
-    def __init__(self, bot: ImagineBot, outputs_dir: Path, max_side: int) -> None:
-        self.bot, self.outputs_dir, self.max_side = bot, outputs_dir, max_side
+    def __init__(self, bot: ImagineBot, store: ImageStore, max_side: int) -> None:
+        self.bot, self.store, self.max_side = bot, store, max_side
         self.interactions = Interactions()
 
     async def channel(self, channel_id: int) -> discord.abc.Messageable:
@@ -108,11 +109,6 @@ class Poster:
                 return message  # a failure or cancellation notice, or a held result's placeholder
         return None
 
-    def _result_path(self, job: JobView) -> Path:
-        folder = self.outputs_dir / str(job.id)  # this host's view of the shared data folder
-        grid = folder / "grid.png"
-        return grid if grid.exists() else folder / "tile-1.png"
-
     def _view(self, job: JobView, path: Path) -> discord.ui.View:
         if path.name == "grid.png":
             return grid_view(job.id, enhance=self._is_fast(job))
@@ -130,7 +126,8 @@ class Poster:
             return False
 
     async def _fitted(self, job: JobView, limit: int) -> tuple[Path, FittedUpload]:
-        path = self._result_path(job)
+        # This host's view of the shared data folder, or a copy fetched from the bucket (bot/storage.py).
+        path = await asyncio.to_thread(self.store.result_file, job.id)
         return path, await asyncio.to_thread(fit_upload, path, limit)
 
     @staticmethod

@@ -1,14 +1,13 @@
 """The pruner: deletes outputs, previews and uploads older than `data.keep_days`; the jobs' rows stay, marked.
 
-It runs in the bot process (which sees the data folder) once at start and then every hour. Deleting a file that is
-already gone is fine, so two bots or a crash between "deleted" and "marked" never stop it.
+It runs in the bot process once at start and then every hour, on the data folder or the bucket (bot/storage.py).
+Deleting a file that is already gone is fine, so two bots or a crash between "deleted" and "marked" never stop it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.storage import ImageStore, LocalStore
 from db.errors import QueueError
 from db.retention import mark_pruned, prunable
 
@@ -35,11 +35,12 @@ class Pruned:
 
 
 class Pruner:
-    """Deletes images older than `keep_days` under `data_dir`."""
+    """Deletes images older than `keep_days` from `store` (default: the data folder `data_dir`)."""
 
     def __init__(self, engine: AsyncEngine, data_dir: Path, keep_days: int, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), store: ImageStore | None = None) -> None:
         self.engine, self.data_dir, self.keep_days, self.clock = engine, data_dir, keep_days, clock
+        self.store = store or LocalStore(data_dir)
 
     async def prune_once(self) -> Pruned:
         """One pass: the folders of old finished jobs (outputs and previews), then old uploads."""
@@ -57,31 +58,10 @@ class Pruner:
         return result
 
     def _delete_jobs_files(self, job_ids: list[int]) -> int:
-        return sum(self._delete_job_files(job_id) for job_id in job_ids)
-
-    def _delete_job_files(self, job_id: int) -> int:
-        folder = self.data_dir / "outputs" / str(job_id)
-        if not folder.is_dir():
-            return 0
-        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-        shutil.rmtree(folder, ignore_errors=True)
-        return size
+        return sum(self.store.delete_job(job_id) for job_id in job_ids)
 
     def _delete_old_uploads(self, cutoff: datetime) -> tuple[int, int]:
-        folder = self.data_dir / "uploads"
-        if not folder.is_dir():
-            return 0, 0
-        count = size = 0
-        limit = cutoff.timestamp()
-        for file in folder.iterdir():
-            try:
-                stat = file.stat()
-                if file.is_file() and stat.st_mtime < limit:
-                    file.unlink()
-                    count, size = count + 1, size + stat.st_size
-            except FileNotFoundError:
-                continue
-        return count, size
+        return self.store.delete_uploads_before(cutoff)
 
     async def run(self, stop: asyncio.Event, every_seconds: float = PRUNE_EVERY_SECONDS) -> None:
         """Prune now and then every `every_seconds` until stopped; keep_days = 0 keeps everything."""

@@ -17,6 +17,7 @@ import yarl
 from sqlalchemy.engine import make_url
 
 from bot.config import Config
+from bot.storage import StorageError, store_for
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,14 @@ def check_data_dir(data_dir: Path) -> None:
     except OSError as exc:
         raise StartupError(f"data folder {data_dir} is not writable ({exc.strerror or exc}): fix its permissions "
                            "or set data.dir to a folder this user may write") from None
+
+
+def check_storage(config: Config) -> None:
+    """With `storage.backend = "s3"`: the bucket exists, is reachable and takes these credentials."""
+    try:
+        store_for(config).check()
+    except StorageError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def check_device(device: str) -> None:
@@ -113,8 +122,9 @@ def hub_offline() -> bool:
 
 
 def check_local(config: Config, *, runs_worker: bool) -> None:
-    """The checks that need neither the database nor Discord: data folder, device, models."""
+    """The checks that need neither the database nor Discord: data folder, image storage, device, models."""
     check_data_dir(config.data_dir)
+    check_storage(config)
     if runs_worker:
         check_device(config.model.device)
         check_models(configured_models(config), offline=hub_offline())

@@ -13,7 +13,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -23,6 +22,7 @@ from bot.buttons import status_view
 from bot.channel_budget import ChannelBudget
 from bot.mentions import NO_MENTIONS
 from bot.nsfw_policy import Display, spoiler_name
+from bot.storage import ImageStore
 from db.queue import JobView, Queue
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ def progress_text(job: JobView) -> str:
 class StatusBoard:
     """Keeps each waiting or running job's status message current, inside each channel's write budget."""
 
-    def __init__(self, bot: ImagineBot, queue: Queue, outputs_dir: Path, headline: Callable[[JobView], str], *,
+    def __init__(self, bot: ImagineBot, queue: Queue, store: ImageStore, headline: Callable[[JobView], str], *,
                  budget: ChannelBudget | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.bot, self.queue, self.outputs_dir, self.headline = bot, queue, outputs_dir, headline
+        self.bot, self.queue, self.store, self.headline = bot, queue, store, headline
         self.budget = budget or ChannelBudget(clock=clock)
         self._clock = clock
         self._shown: dict[int, str] = {}  # job id -> the text its message shows
@@ -90,13 +90,17 @@ class StatusBoard:
 
     async def _write(self, job: JobView, text: str) -> None:
         files = []
-        preview = self.outputs_dir / str(job.id) / "preview.jpg"
         # Previews are not scored: where flagged results would be hidden (bot/holds.py), previews are too.
         shown = await self.bot.holds.preview_display(self.bot.get_channel(job.channel_id or 0))
-        if job.status == "running" and preview.exists() and shown is not Display.hold:
-            data = await asyncio.to_thread(preview.read_bytes)
-            name = spoiler_name("preview.jpg") if shown is Display.spoiler else "preview.jpg"
-            files = [discord.File(io.BytesIO(data), filename=name)]
+        if job.status == "running" and shown is not Display.hold:
+            try:  # one read (S3: one GET) per status write, and those are budgeted per channel
+                data = await asyncio.to_thread(self.store.preview_bytes, job.id)
+            except OSError as exc:  # a flaky object store: the message goes out without its preview
+                log.warning("preview of job %s: %s", job.id, exc)
+                data = None
+            if data is not None:
+                name = spoiler_name("preview.jpg") if shown is Display.spoiler else "preview.jpg"
+                files = [discord.File(io.BytesIO(data), filename=name)]
         try:
             channel = self.bot.get_partial_messageable(job.channel_id or 0)
             if job.status_message_id is None:

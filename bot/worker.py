@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from bot import metrics
 from bot.logs import job_fields
+from bot.storage import ImageStore, LocalStore
 from bot.supervision import Backoff, TaskGaveUp, supervise
 from db.errors import QueueError
 from db.queue import JobView, Queue
@@ -72,13 +73,14 @@ class Worker:
                  heartbeat_seconds: float, poll_seconds: float, shutdown_grace_seconds: float,
                  worker_id: str | None = None, on_finished: Callable[[int], None] | None = None,
                  default_model: str = "", classifier: NsfwClassifier | None = None,
-                 allowed_models: frozenset[str] | None = None) -> None:
+                 allowed_models: frozenset[str] | None = None, store: ImageStore | None = None) -> None:
         self.queue = queue
         self.engine_factory = engine_factory
         # Paths stored in jobs (init images, result folders) are relative to the data folder, so a bot and
-        # workers on other machines can mount one shared folder at different places.
+        # workers on other machines can mount one shared folder at different places, or share a bucket instead.
         self.data_dir = data_dir
         self.outputs_dir = data_dir / "outputs"
+        self.store = store or LocalStore(data_dir)
         self.worker_id = worker_id or default_worker_id()
         self.heartbeat_seconds = heartbeat_seconds
         self.poll_seconds = poll_seconds
@@ -322,15 +324,28 @@ class Worker:
     def _save_preview(self, job: JobView, image) -> None:
         from generation.progress import write_preview
 
-        folder = self.outputs_dir / str(job.id)
+        folder = self.store.job_folder(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         write_preview(image, folder / "preview.jpg")
+        self.store.publish_preview(job.id)  # S3: one small PUT, at most once per heartbeat (~2 s)
 
     def _generate(self, job: JobView, state: _RunState) -> GenerationResult:
-        """In a thread: run the engine (denoise and decode) for the job's request."""
+        """In a thread: fetch the init image if any (from the bucket when images live there), then run the engine
+        (denoise and decode) for the job's request; the fetched copy is dropped after."""
         request = GenerationRequest.from_dict(job.params)
-        if request.init_image is not None and not Path(request.init_image).is_absolute():
-            request = dataclasses.replace(request, init_image=str(self.data_dir / request.init_image))
+        stored = request.init_image
+        if stored is not None and Path(stored).is_absolute():
+            stored = None  # an absolute path is used as it is
+        if stored is not None:  # an upload or a parent's tile, relative to the data folder
+            request = dataclasses.replace(request, init_image=str(self.store.local_copy(stored)))
+        try:
+            return self._denoise(job, state, request)
+        finally:
+            if stored is not None:
+                self.store.drop_local_copy(stored)
+
+    def _denoise(self, job: JobView, state: _RunState, request: GenerationRequest) -> GenerationResult:
+        """Run the engine for `request`, publishing progress into `state`."""
 
         def on_progress(progress: Progress) -> None:
             state.step, state.total = progress.step, progress.total
@@ -347,9 +362,11 @@ class Worker:
             return engine.run(request, on_progress=on_progress, cancel=state.cancel)
 
     def _finish(self, job: JobView, result: GenerationResult) -> tuple[Path, list[float] | None]:
-        """In a thread, beside the next job's denoising: write tiles and grid, score them (both are slow)."""
+        """In a thread, beside the next job's denoising: write tiles and grid, score them (both are slow), and
+        publish them (S3: upload) before the job is marked succeeded, so the bot posts only what it can read."""
         from generation.outputs import write_outputs
 
-        write_outputs(result, self.outputs_dir / str(job.id))
+        write_outputs(result, self.store.job_folder(job.id))
         scores = self.classifier.score(result.images) if self.classifier is not None else None
+        self.store.publish_job(job.id)
         return Path("outputs") / str(job.id), scores

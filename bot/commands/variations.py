@@ -56,7 +56,9 @@ async def _saved_upload(bot: ImagineBot, interaction: discord.Interaction,
         decoded.convert("RGB").save(path, "PNG")
 
     await asyncio.to_thread(save)
-    return f"uploads/{path.name}", (decoded.width, decoded.height)
+    relative = f"uploads/{path.name}"
+    await asyncio.to_thread(bot.storage.publish_file, relative)  # S3: into the bucket, where workers fetch it
+    return relative, (decoded.width, decoded.height)
 
 
 async def _on_tile_or_upload(interaction: discord.Interaction, *, upscale: bool, job: str | None, tile: int | None,
