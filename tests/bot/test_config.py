@@ -45,11 +45,26 @@ def test_imagine_config_picks_another_file(tmp_path: Path) -> None:
     ({"discord": {"guild_ids": ["x"]}}, "discord.guild_ids = ['x']"),
     ({"model": {"device": "tpu"}}, "model.device = 'tpu'"),
     ({"nonsense": {}}, "unknown section [nonsense]"),
+    ({"storage": {"backend": "nfs"}}, "storage.backend = 'nfs' must be \"local\" or \"s3\""),
+    ({"storage": {"backend": "s3"}}, "storage.bucket is required when storage.backend = \"s3\""),
+    ({"storage": {"backend": "s3", "bucket": " "}}, "storage.bucket is required"),
+    ({"storage": {"backend": "s3", "bucket": "b", "endpoint": "minio:9000"}}, "storage.endpoint = 'minio:9000'"),
+    ({"storage": {"bucket": 3}}, "storage.bucket = 3 must be a string"),
+    ({"storage": {"buckets": "b"}}, "unknown key storage.buckets"),
 ])
 def test_bad_values_name_key_and_value(toml: dict, message: str) -> None:
     """Every invalid setting is refused with its key and value in the message."""
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_config(toml, {})
+
+
+def test_storage_keys_are_read() -> None:
+    """[storage]: "local" by default; "s3" with bucket, prefix, endpoint and region as given."""
+    assert parse_config({}, {}).storage.backend == "local"
+    storage = parse_config({"storage": {"backend": "s3", "bucket": "imagine", "prefix": "prod/",
+                                        "endpoint": "http://127.0.0.1:9000", "region": "eu-west-1"}}, {}).storage
+    assert (storage.backend, storage.bucket, storage.prefix, storage.endpoint, storage.region) == (
+        "s3", "imagine", "prod/", "http://127.0.0.1:9000", "eu-west-1")
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
