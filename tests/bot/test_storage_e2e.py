@@ -51,7 +51,7 @@ class Workers:
             worker = _worker(config, queue, embedded=False)
             # Each real worker is its own process; two in one process must not load models at the same time
             # (accelerate's empty-weights loading patches torch globally), so each loads before it runs.
-            await asyncio.to_thread(worker.engine, config.model.default)
+            await worker.warm_up()
             self.engines.append(engine)
             self.tasks.append(asyncio.create_task(worker.run(self.stop)))
 
