@@ -7,6 +7,7 @@ diffusers picks the pipeline's files, safetensors only, so a pull never brings p
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,16 +103,56 @@ def pull_models(config: Config, names: list[str], *, offline: bool) -> int:
 
 def _download(name: str, model: str, *, offline: bool) -> Path | None:
     """The pipeline's files for `model` (safetensors only), or None after printing why not."""
-    from diffusers import DiffusionPipeline
-
+    _quiet_library_chatter()
+    print(f"{name}: fetching {model} (safetensors only)", flush=True)
+    # Ask the hub first: a wrong id or an unreachable hub is named in a second, before diffusers (and torch) load,
+    # and in our words rather than diffusers' "not fully cached locally ... see the stacktrace above".
+    if not offline and (problem := _hub_problem(model)) is not None:
+        print(f"imagine-bot: {name}: {model} could not be fetched: {problem}", file=sys.stderr)
+        return None
     try:
-        print(f"{name}: fetching {model} (safetensors only)", flush=True)
-        return Path(DiffusionPipeline.download(model, use_safetensors=True, local_files_only=offline or None))
+        from diffusers import DiffusionPipeline
+
+        return Path(DiffusionPipeline.download(model, use_safetensors=True, local_files_only=offline))
     except Exception as exc:  # noqa: BLE001 - hub, network and format errors all end in one line per model
         if offline:
             print(f"imagine-bot: {name}: {model} is not in the cache and HF_HUB_OFFLINE is set: pull it on a "
                   "machine with network access (or unset HF_HUB_OFFLINE)", file=sys.stderr)
         else:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(f"imagine-bot: {name}: {model} could not be fetched: {reason}", file=sys.stderr)
+            print(f"imagine-bot: {name}: {model} could not be fetched: {_first_line(exc)}", file=sys.stderr)
         return None
+
+
+def _hub_problem(model: str) -> str | None:
+    """Why the hub (HF_ENDPOINT) will not serve `model`, in one line naming it; None when it will."""
+    from huggingface_hub import constants, model_info
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    hub = constants.ENDPOINT
+    try:
+        model_info(model)
+    except GatedRepoError:
+        return f"it is gated on {hub}: accept its terms there and set HF_TOKEN"
+    except RepositoryNotFoundError:
+        return f"{hub} has no such repository (or it is private and HF_TOKEN is not set)"
+    except HfHubHTTPError as exc:
+        return f"{hub} answered HTTP {exc.response.status_code}"
+    except Exception as exc:  # noqa: BLE001 - refused, DNS, TLS, timeouts: the HTTP client's classes vary by version
+        return f"cannot reach {hub}: {_first_line(exc)}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _quiet_library_chatter() -> None:
+    """Keep the pull's output to our lines and the progress bars.
+
+    The hub's HTTP client logs every request at INFO (two per file), and diffusers warns "Couldn't connect to the
+    Hub ... Will try to load from local cache" when a download fails halfway, before we say so in one line.
+    """
+    for logger in ("httpx", "httpx2"):
+        logging.getLogger(logger).setLevel(logging.WARNING)
+    logging.getLogger("diffusers.pipelines.pipeline_utils").setLevel(logging.ERROR)
