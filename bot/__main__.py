@@ -143,8 +143,12 @@ async def run_worker(config: Config) -> int:
     return 0
 
 
-def build_bot(config: Config, queue):
-    """Compose the bot from its parts (also used by the end-to-end tests)."""
+def build_bot(config: Config, queue, *, guild_ready_timeout: float = 2.0):
+    """Compose the bot from its parts (also used by the end-to-end tests).
+
+    `guild_ready_timeout`: discord.py's wait for more GUILD_CREATEs after READY before it calls the bot ready (its
+    default, 2 s, suits Discord; the end-to-end tests' fake sends its one guild at once and waits less).
+    """
     import discord
 
     from bot.client import ImagineBot
@@ -165,7 +169,8 @@ def build_bot(config: Config, queue):
     token_limit = TokenLimit(config.model.default)
     submissions = Submissions(queue, config, check_prompt=token_limit)
     worker = _worker(config, queue, embedded=True) if config.worker.embedded else None
-    bot = ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit)
+    bot = ImagineBot(config, queue, submissions, worker=worker, prompt_defaults=defaults, token_limit=token_limit,
+                     guild_ready_timeout=guild_ready_timeout)
     bot.delivery.deliver = counted_delivery(bot.delivery.deliver)  # attempts and failures for /metrics
     return bot
 

@@ -36,12 +36,13 @@ class ImagineBot(discord.Client):
 
     def __init__(self, config: Config, queue: Queue, submissions: Submissions, *, worker: Worker | None,
                  prompt_defaults: PromptDefaults, token_limit: TokenLimit | None = None,
-                 storage: ImageStore | None = None) -> None:
+                 storage: ImageStore | None = None, guild_ready_timeout: float = 2.0) -> None:
         # Only guild events are needed: no message content, no members list (privileged intents stay off).
         # No message pings anyone unless it says whom: prompts are member text and may say @everyone.
         super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS,
                          # A long 429 raises instead of parking a task for minutes; delivery reschedules it.
-                         max_ratelimit_timeout=30.0, http_trace=metrics.discord_trace())
+                         max_ratelimit_timeout=30.0, http_trace=metrics.discord_trace(),
+                         guild_ready_timeout=guild_ready_timeout)
         self.config, self.queue, self.submissions = config, queue, submissions
         self.worker = worker
         self.prompt_defaults = prompt_defaults

@@ -31,6 +31,7 @@ from tests.fakediscord.pointing import running
 from tests.fakediscord.server import FakeDiscord
 
 TILE = 64  # the tiny model's image side in these tests
+GUILD_READY_TIMEOUT = 0.3  # seconds discord.py waits for more guilds after READY (its default is 2)
 
 
 def bot_config(fake: FakeDiscord, tmp_path: Path, model_dir: Path) -> Config:
@@ -62,7 +63,9 @@ class BotRunner:
     async def start(self) -> ImagineBot:
         """Compose and connect the bot, then wait until its commands are synced."""
         self._engine, queue = await _open_queue(self.config, self.clock)
-        self.bot = build_bot(self.config, queue)
+        # The fake sends its one GUILD_CREATE right after READY: discord.py's 2 s wait for more would be most of
+        # each start's time (hundreds of starts in the suite).
+        self.bot = build_bot(self.config, queue, guild_ready_timeout=GUILD_READY_TIMEOUT)
         self._ctx = running(self.bot, self.fake, timeout=30)
         await self._ctx.__aenter__()
         await self.fake.wait_until_ready()
