@@ -10,7 +10,8 @@ subprocess's environment). It serves model repos made from local folders, one co
 - GET  /{repo}/resolve/{rev}/{path}          the same headers and the file
 
 A repo it does not hold answers 404 with `X-Error-Code: RepoNotFound`, a missing file 404 `EntryNotFound`, a
-revision other than `main` or the commit 404 `RevisionNotFound`, as the real hub does. ETags are the file's
+revision other than `main` or the commit 404 `RevisionNotFound`, as the real hub does; `refusals` make a repo id
+answer a fixed status and error code (401 `GatedRepo`, a bare 503). ETags are the file's
 sha256 for weights (stored in git-lfs on the real hub) and its git blob id otherwise. No auth, no xet, no ranges,
 no pagination. Each request is recorded as "METHOD /path" in `requests`, so tests can say what was fetched.
 """
@@ -67,6 +68,7 @@ class FakeHub:
     """The server's state: repos by id ("org/name"), and the requests it has answered."""
 
     repos: dict[str, Repo]
+    refusals: dict[str, tuple[int, str]] = field(default_factory=dict)  # repo id -> (status, X-Error-Code or "")
     url: str = ""
     requests: list[str] = field(default_factory=list)
 
@@ -103,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _repo(self, repo_id: str, revision: str, with_body: bool) -> Repo | None:
         """The repo at `revision`, or None after answering 404 the way the hub does."""
         repo = self.hub.repos.get(repo_id)
-        if repo is None:
+        if repo_id in self.hub.refusals:
+            self._error(*self.hub.refusals[repo_id], with_body)
+        elif repo is None:
             self._error(404, "RepoNotFound", with_body)
         elif revision not in ("main", repo.sha):
             self._error(404, "RevisionNotFound", with_body, repo)
@@ -154,7 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, code: str, with_body: bool, repo: Repo | None = None) -> None:
         body = json.dumps({"error": f"{code}: {self.path}"}).encode()
         self.send_response(status)
-        self.send_header("X-Error-Code", code)
+        if code:
+            self.send_header("X-Error-Code", code)
         if repo is not None:  # the hub names the commit when the repo exists but the file does not
             self.send_header("X-Repo-Commit", repo.sha)
         self.send_header("Content-Type", "application/json")
@@ -178,9 +183,9 @@ def _tree_entry(path: str, file: RepoFile) -> dict:
 
 
 @contextmanager
-def serving(repos: dict[str, Path]) -> Iterator[FakeHub]:
+def serving(repos: dict[str, Path], refusals: dict[str, tuple[int, str]] | None = None) -> Iterator[FakeHub]:
     """A FakeHub serving each folder as the repo named by its key, on a free port, until the block ends."""
-    hub = FakeHub({repo_id: Repo.from_folder(folder) for repo_id, folder in repos.items()})
+    hub = FakeHub({repo_id: Repo.from_folder(folder) for repo_id, folder in repos.items()}, refusals or {})
     handler = type("Handler", (_Handler,), {"hub": hub})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     hub.url = f"http://127.0.0.1:{server.server_address[1]}"

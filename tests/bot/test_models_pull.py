@@ -33,7 +33,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Itera
     repo = tmp_path_factory.mktemp("repo") / "tiny-sd"
     shutil.copytree(tiny_model_dir, repo)
     (repo / PICKLE).write_bytes(pickle.dumps({"pulls": "must never fetch this"}))
-    with serving({REPO: repo}) as hub:
+    with serving({REPO: repo}, refusals={"fake-org/gated": (401, "GatedRepo"), "fake-org/busy": (503, "")}) as hub:
         yield hub
 
 
@@ -120,6 +120,18 @@ def test_pull_names_a_repo_the_hub_does_not_have(tmp_path: Path, hub: FakeHub, t
     assert done.stderr.strip().splitlines() == [
         f"imagine-bot: default: fake-org/absent could not be fetched: {hub.url} has no such repository (or it is "
         "private and HF_TOKEN is not set)"]
+
+
+@pytest.mark.parametrize(("model", "reason"), [
+    ("fake-org/gated", "it is gated on {hub}: accept its terms there and set HF_TOKEN"),
+    ("fake-org/busy", "{hub} answered HTTP 503"),
+], ids=["gated", "unavailable"])
+def test_pull_names_what_the_hub_answered(tmp_path: Path, hub: FakeHub, model: str, reason: str) -> None:
+    """A gated repo or a hub in trouble: the hub's answer in one line, exit 1."""
+    done = _run(["pull"], tmp_path, hub.url, f'[model]\ndefault = "{model}"\n')
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"imagine-bot: default: {model} could not be fetched: {reason.format(hub=hub.url)}"]
 
 
 def test_pull_names_an_unreachable_hub(tmp_path: Path) -> None:
