@@ -121,3 +121,6 @@ def adopt_library_logging() -> None:
         library.disable_default_handler()
         library.enable_propagation()
         library.disable_progress_bar()
+    # The hub's HTTP client logs every request at INFO (two lines per file of a model downloaded at start).
+    for chatty in ("httpx", "httpx2"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
