@@ -19,6 +19,7 @@ from bot.nsfw_policy import Display, display, placeholder_png
 from bot.posting import headline
 from bot.policy import ChannelFacts, profile_for
 from db.queue import JobView
+from db.retention import mark_pruned
 from db.safety import SafetyStore
 
 if TYPE_CHECKING:
@@ -123,6 +124,15 @@ class Holds:
         await interaction.response.edit_message(content=f"Deleted by <@{interaction.user.id}>: job #{job_id}.",
                                                 attachments=[], view=None,
                                                 allowed_mentions=discord.AllowedMentions.none())
+        # A moderator judged these images unfit: their files go too (the row stays, marked pruned, so /show, /info
+        # and old buttons say the images were deleted). The pruner would otherwise keep them for data.keep_days.
+        try:
+            freed = await asyncio.to_thread(self.bot.storage.delete_job, job_id)
+            await mark_pruned(self.bot.queue.engine, [job_id], self.bot.queue.now())
+        except OSError:
+            log.exception("the images of deleted held job %s could not be removed; the pruner will", job_id)
+        else:
+            log.info("deleted the images of held job %s (%d bytes)", job_id, freed, extra={"job_id": job_id})
 
     async def _drop_placeholder(self, channel: Any, job: JobView) -> None:
         if job.result_message_id:

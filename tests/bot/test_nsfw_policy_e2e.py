@@ -99,6 +99,9 @@ async def test_delete_keeps_the_result_from_the_channel(holding: BotRunner) -> N
     assert "Deleted by" in edited.content and edited.attachments == [] and custom_ids(edited) == []
     assert fake.message(placeholder.id) is not None
     assert not [m for m in fake.channel_messages() if is_result(m)]
+    # The images are gone too, and the job says so (pruned), instead of waiting data.keep_days.
+    await until_async(lambda: holding.bot.queue.get(job_id), lambda job: job.pruned_at is not None)
+    assert not holding.bot.storage.job_folder(job_id).exists()
 
 
 async def test_an_age_restricted_channel_uses_its_own_policy(holding: BotRunner) -> None:
