@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from db.errors import QueueBusy
 
 # Query parameters of a PostgreSQL URL that become asyncpg `server_settings`, so a whole configuration (including a
 # schema, as the tests use) fits in one DATABASE_URL: postgresql+asyncpg://host/db?search_path=imagine
@@ -64,6 +70,7 @@ def _sqlite_engine(url: URL, busy_timeout_seconds: float, checkpoint_pages: int,
     Path(database).parent.mkdir(parents=True, exist_ok=True)
     # `timeout` is sqlite3's busy handler: a writer waits this long for the lock, then raises "database is locked".
     engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout_seconds})
+    _WRITE_TURNS[engine.sync_engine] = _WriteTurns(busy_timeout_seconds)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -87,6 +94,45 @@ def _sqlite_engine(url: URL, busy_timeout_seconds: float, checkpoint_pages: int,
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class _WriteTurns:
+    """One asyncio.Lock per event loop: this process's SQLite writers queue for the write lock in order."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    def lock(self) -> asyncio.Lock:
+        return self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+_WRITE_TURNS: weakref.WeakKeyDictionary[Any, _WriteTurns] = weakref.WeakKeyDictionary()
+
+
+@contextlib.asynccontextmanager
+async def write_turn(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold this process's turn to write to a SQLite database (nothing on PostgreSQL).
+
+    Writers in one process that meet on SQLite's lock wait in its busy handler, which polls with sleeps of up to
+    100 ms and no order: under a burst (commands, heartbeats, claims, deliveries) one unlucky writer waited 2.5 s.
+    Taking turns on a FIFO lock first leaves SQLite's handler only the writers of other processes. A turn not had
+    within the busy timeout raises QueueBusy, as SQLite's "database is locked" would have.
+    """
+    turns = _WRITE_TURNS.get(engine.sync_engine)
+    if turns is None:
+        yield
+        return
+    lock = turns.lock()
+    try:
+        async with asyncio.timeout(turns.timeout_s):
+            await lock.acquire()
+    except TimeoutError:
+        raise QueueBusy(f"database is locked: no turn to write within {turns.timeout_s:g} s") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _postgres_engine(url: URL, busy_timeout_seconds: float, pool_size: int, echo: bool) -> AsyncEngine:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engine import READ_ONLY
+from db.engine import READ_ONLY, write_turn
 from db.errors import translated
 from db.fairness import JOBS
 from db.models import JobStatus, WorkerBeat
@@ -63,7 +63,7 @@ class Workers:
         """Record that `worker_id` is alive now (busy or idle)."""
         now = self._clock()
         with translated():
-            async with self.engine.begin() as connection:
+            async with write_turn(self.engine), self.engine.begin() as connection:
                 changed = await connection.execute(update(WORKERS).where(WORKERS.c.worker_id == worker_id)
                                                    .values(last_seen=now, started_at=started_at))
                 if changed.rowcount == 0:  # only this worker writes its row, so insert-after-update cannot race
@@ -73,7 +73,7 @@ class Workers:
     async def gone(self, worker_id: str) -> None:
         """Forget a worker that stopped cleanly."""
         with translated():
-            async with self.engine.begin() as connection:
+            async with write_turn(self.engine), self.engine.begin() as connection:
                 await connection.execute(delete(WORKERS).where(WORKERS.c.worker_id == worker_id))
 
 

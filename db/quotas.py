@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from db.engine import READ_ONLY
+from db.engine import READ_ONLY, write_turn
 from db.errors import translated
 from db.fairness import JOBS
 from db.limits import Refused
@@ -252,17 +252,17 @@ class Quotas:
                            by: int | None = None) -> None:
         """A moderator's daily budget for one member (None keeps the tier's value; both None: back to the tier)."""
         with translated():
-            async with self.engine.begin() as session:
+            async with write_turn(self.engine), self.engine.begin() as session:
                 await set_override_in(session, user_id, images_per_day, gpu_seconds_per_day, by, self._clock())
 
     async def grant(self, user_id: int, images: int, gpu_seconds: float, *, by: int | None = None) -> None:
         """A one-off addition to a member's budget for today."""
         with translated():
-            async with self.engine.begin() as session:
+            async with write_turn(self.engine), self.engine.begin() as session:
                 await grant_in(session, user_id, images, gpu_seconds, by, self._clock())
 
     async def reset(self, user_id: int, *, by: int | None = None) -> None:
         """Forgive a member's use so far today."""
         with translated():
-            async with self.engine.begin() as session:
+            async with write_turn(self.engine), self.engine.begin() as session:
                 await reset_in(session, user_id, by, self._clock())

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.engine import write_turn
 from db.errors import translated
 from db.fairness import JOBS
 from db.models import JobStatus
@@ -34,7 +35,7 @@ async def mark_pruned(engine: AsyncEngine, job_ids: list[int], now: datetime) ->
         return 0
     stmt = update(JOBS).where(JOBS.c.id.in_(job_ids), JOBS.c.pruned_at.is_(None)).values(pruned_at=now)
     with translated():
-        async with engine.begin() as connection:
+        async with write_turn(engine), engine.begin() as connection:
             return (await connection.execute(stmt)).rowcount
 
 

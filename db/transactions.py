@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
-from db.engine import READ_ONLY
+from db.engine import READ_ONLY, write_turn
 from db.errors import translated
 
 
@@ -25,14 +25,15 @@ class Transactions:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction (BEGIN IMMEDIATE on SQLite, so it waits its turn for the write lock).
+        """One write transaction (on SQLite: this process's turn to write, then BEGIN IMMEDIATE).
 
         Statements are Core statements on the session's connection: the same transaction, without the ORM's
         per-statement bookkeeping (a third of an enqueue's time), since the stores never load ORM objects.
         """
-        with translated():
-            async with self._sessions() as session, session.begin():
-                yield await session.connection()
+        async with write_turn(self.engine):
+            with translated():
+                async with self._sessions() as session, session.begin():
+                    yield await session.connection()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

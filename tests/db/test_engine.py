@@ -67,3 +67,38 @@ async def test_postgres_url_carries_search_path_and_application_name(postgres_ur
     finally:
         await engine.dispose()
     assert search_path.startswith("test_") and application == search_path and tables
+
+
+async def test_sqlite_writers_of_one_process_take_turns_in_order(tmp_path: Path) -> None:
+    """Writers that meet on the lock write in the order they came, none waiting in SQLite's polling busy handler
+    (whose sleeps made one of a burst of commands wait 2.5 s); a turn not had within the busy timeout is
+    QueueBusy."""
+    import asyncio
+
+    from db.engine import write_turn
+    from db.errors import QueueBusy
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'queue.db'}", busy_timeout_seconds=0.5)
+    order: list[int] = []
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (n INTEGER)"))
+
+        async def write(n: int) -> None:
+            async with write_turn(engine), engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+                await asyncio.sleep(0.01)  # hold the lock across an await, as a real unit of work does
+                order.append(n)
+
+        async with write_turn(engine):  # the first writer holds its turn while the others queue behind it
+            writers = []
+            for n in range(8):
+                writers.append(asyncio.create_task(write(n)))
+                await asyncio.sleep(0.005)
+        await asyncio.gather(*writers)
+        assert order == list(range(8))
+        async with write_turn(engine):
+            with pytest.raises(QueueBusy, match="no turn to write within 0.5 s"):
+                await write(99)
+    finally:
+        await engine.dispose()
