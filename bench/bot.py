@@ -107,13 +107,16 @@ def lag_windows(log_text: str, begin: float, end: float, window_s: float) -> dic
     """Loop-lag windows wholly inside [begin, end] (a job's run), and those of the idle bot in the 4 s before."""
     inside, idle = [], []
     for record in log_records(log_text, "bot.loop_lag"):
-        if "p99_ms" not in record:
+        if "late_20ms" not in record:
             raise ValueError(f"a loop-lag record without its fields: {record}")
         if begin + window_s <= record["at"] <= end:
             inside.append(record)
         elif begin - 4.0 < record["at"] < begin:
             idle.append(record)
-    return {"job_seconds": round(end - begin, 2), "windows": len(inside),
+    ticks, late = sum(w["samples"] for w in inside), sum(w["late_20ms"] for w in inside)
+    return {"job_seconds": round(end - begin, 2), "windows": len(inside), "ticks": ticks, "ticks_late_20ms": late,
+            # p99 of all the job's ticks is under 20 ms exactly when at most 1% of them were later than that
+            "p99_under_20ms": ticks > 0 and late <= 0.01 * ticks,
             "p99_ms_worst_window": max((w["p99_ms"] for w in inside), default=None),
             "p99_ms_median_window": statistics.median([w["p99_ms"] for w in inside]) if inside else None,
             "max_ms": max((w["max_ms"] for w in inside), default=None),

@@ -28,6 +28,7 @@ async def test_a_stalled_loop_shows_in_the_window() -> None:
     assert len(windows) == 1
     window = windows[0]
     assert window.p50_ms == 0.0 and round(window.p99_ms) == 30 and round(window.max_ms) == 30
+    assert window.late == 2  # the two wake-ups later than 20 ms
     assert window.samples < 100
 
 
