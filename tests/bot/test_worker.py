@@ -264,3 +264,31 @@ async def test_a_model_the_config_no_longer_offers_is_never_loaded(queue: Queue,
     failed = await queue.get(job.job.id)
     assert failed.status == "failed" and "'removed/model' is no longer offered" in failed.error
     assert loaded == []
+
+
+async def test_warm_up_loads_the_default_model_and_the_classifier(queue: Queue, tmp_path: Path) -> None:
+    """warm_up builds the default model's engine and warms the classifier, so the first claim loads nothing."""
+    loaded: list[tuple] = []
+    warmed: list[bool] = []
+    worker = Worker(queue, lambda *model: loaded.append(model) or ScriptedEngine(), tmp_path, worker_id="w1",
+                    heartbeat_seconds=0.05, poll_seconds=0.01, shutdown_grace_seconds=0.2, default_model="base/model")
+    worker.classifier = type("Classifier", (), {"warm_up": lambda self: warmed.append(True)})()
+    await worker.warm_up()
+    await _enqueue(queue, "first", 1)
+    worker.classifier = None
+    assert await worker.run_burst() == 1
+    assert loaded == [("base/model",)] and warmed == [True]
+
+
+async def test_a_warm_up_that_fails_is_logged_and_the_bot_goes_on(queue: Queue, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A model that can't load at start is logged with its traceback; warm_up returns (jobs fail with the reason)."""
+    def broken(*model):
+        raise OSError("no such model folder")
+
+    worker = Worker(queue, broken, tmp_path, worker_id="w1", heartbeat_seconds=0.05, poll_seconds=0.01,
+                    shutdown_grace_seconds=0.2, default_model="base/model")
+    with caplog.at_level(logging.ERROR):
+        await worker.warm_up()
+    failures = [r for r in caplog.records if "before connecting failed" in r.getMessage()]
+    assert len(failures) == 1 and "no such model folder" in str(failures[0].exc_info[1])
