@@ -14,19 +14,26 @@ from generation.requests import GenerationRequest
 FIXED_IN_VARIATIONS = ("ar", "seed", "chaos")
 
 
-def prefill(request: GenerationRequest, *, variation: bool, default_guidance: float) -> str:
-    """The edit box's starting text: the prompt and the flags a member may change (seeds and size only on re-roll)."""
+def prefill(request: GenerationRequest, *, variation: bool, default_guidance: float, fast: bool = False) -> str:
+    """The edit box's starting text: the prompt and the flags a member may change (seeds and size only on re-roll).
+
+    A fast job's box says `--fast` instead of its steps, stylize and sampler: the fast model brings those, and
+    `--fast` refuses them.
+    """
     flags = []
     if not variation:
         ratio = math.gcd(request.width, request.height)
         flags.append(f"--ar {request.width // ratio}:{request.height // ratio}")
         if request.chaos is not None:
             flags.append(f"--chaos {request.chaos}")
-    flags.append(f"--steps {request.num_inference_steps}")
-    if request.guidance_scale != default_guidance and (stylize := stylize_for(request.guidance_scale)) is not None:
-        flags.append(f"--stylize {stylize}")
-    if request.sampler != "default":
-        flags.append(f"--sampler {sampler_flag(request.sampler)}")
+    if fast:
+        flags.append("--fast")
+    else:
+        flags.append(f"--steps {request.num_inference_steps}")
+        if request.guidance_scale != default_guidance and (stylize := stylize_for(request.guidance_scale)) is not None:
+            flags.append(f"--stylize {stylize}")
+        if request.sampler != "default":
+            flags.append(f"--sampler {sampler_flag(request.sampler)}")
     if request.tiling:
         flags.append("--tile")
     if request.negative_prompt:

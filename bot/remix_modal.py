@@ -15,6 +15,7 @@ import discord
 from bot.appeals import refusal_view
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import render
+from bot.fast_jobs import fast_model_of
 from bot.moderators import refuse_if_banned
 from bot.remix import check_variation_edit, prefill
 from bot.replies import PrivateReply
@@ -43,7 +44,8 @@ async def open_remix(interaction: discord.Interaction[Any], action: str, job_id:
     if job is None or job.guild_id != interaction.guild_id or job.status != "succeeded":
         return False  # the ordinary path explains what is wrong
     request = GenerationRequest.from_dict(job.params)
-    text = prefill(request, variation=action != REROLL, default_guidance=bot.prompt_defaults.guidance_scale)
+    text = prefill(request, variation=action != REROLL, default_guidance=bot.prompt_defaults.guidance_scale,
+                   fast=fast_model_of(bot.config, request) is not None)
     modal = RemixModal(action, job_id, tile, text, bot.prompt_defaults.max_prompt_chars)
     await interaction.response.send_modal(modal)
     modal.stop()  # submissions come back through on_interaction (see the module docstring)

@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.admission import Admission, Origin, Ticket
 from bot.config import Config
 from bot.errors import PromptBlocked, UnknownJob, UserError
-from bot.fast_jobs import fast_model_of
+from bot.fast_jobs import fast_model_of, fast_name, make_fast
 from bot.policy import ChannelFacts, JobAsk, model_name, offered_models
 from bot.prompt_filter import PromptFilter
 from bot.remix import remixed
@@ -183,7 +183,7 @@ class Submissions:
         is_grid = request.kind in (GenerationKind.txt2img, GenerationKind.variation)
         strong = (default_strong if is_grid else False) if strong is None else strong
         if edit is not None:
-            request = remixed(request, edit)
+            request = self._remixed_variation(job_id, request, edit)
         if not is_grid:
             # An upscaled or uploaded image has no noise of its own to vary: vary it through img2img instead.
             base = dataclasses.replace(request, seeds=(self.seed(),) * 4)
@@ -203,12 +203,36 @@ class Submissions:
     async def remix_reroll(self, origin: Origin, job_id: int, edit: PromptSpec) -> Enqueued:
         """Re-roll with an edited prompt (Remix): a new grid from the edited text, linked to its parent."""
         parent, request = await self._parent(origin, job_id, 1)
-        if edit.sampler == "default":  # no --sampler flag: the parent's
-            edit = dataclasses.replace(edit, sampler=request.sampler)
-        child = edit.to_request(base_seed=self.seed(), model=request.model)
+        fast = fast_model_of(self.config, request)
+        if edit.fast:  # the parent's fast model, or the server's for a full-model parent
+            child = make_fast(self.config, edit.to_request(base_seed=self.seed(), model=self.config.model.default),
+                              fast or fast_name(self.config))
+        elif fast is not None:  # --fast taken out of a fast grid's text: the full model, as Enhance uses it
+            model = self.config.fast_models[fast].enhance_model or self.config.model.default
+            if edit.sampler == "default":
+                edit = dataclasses.replace(edit, sampler=self.config.generation.sampler)
+            child = edit.to_request(base_seed=self.seed(), model=model)
+        else:
+            if edit.sampler == "default":  # no --sampler flag: the parent's
+                edit = dataclasses.replace(edit, sampler=request.sampler)
+            child = edit.to_request(base_seed=self.seed(), model=request.model)
         await self._screen(origin, "reroll", child)
         self.check_prompt(child.prompt)
         return await self._enqueue(origin, "reroll", child, parent=parent)
+
+    def _remixed_variation(self, job_id: int, request: GenerationRequest, edit: PromptSpec) -> GenerationRequest:
+        """The parent's request with a Remix edit; a variation keeps its parent's model, so fast stays fast."""
+        if fast_model_of(self.config, request) is None:
+            if edit.fast:
+                raise UserError(f"Variations keep the model of job #{job_id}, so --fast can't be added here; use "
+                                "re-roll with --fast instead. Nothing was queued.")
+            return remixed(request, edit)
+        if not edit.fast:
+            raise UserError(f"Job #{job_id} is a fast grid and its variations stay fast: keep --fast in the text "
+                            "(Enhance renders a tile with the full model). Nothing was queued.")
+        # The fast model keeps its own steps, sampler and guidance; the edit brings the words.
+        return dataclasses.replace(request, prompt=edit.prompt, negative_prompt=edit.negative_prompt,
+                                   tiling=edit.tiling)
 
     async def upscale(self, origin: Origin, job_id: int, tile: int) -> Enqueued:
         """One tile, twice the size, refined through img2img."""

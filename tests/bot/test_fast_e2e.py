@@ -156,3 +156,36 @@ async def test_info_on_a_fast_grid_gives_a_fast_line(fast_runner: BotRunner) -> 
     again_id = int(custom_ids(again)[0].split(":")[2])
     first, second = await fast_runner.bot.queue.get(job_id), await fast_runner.bot.queue.get(again_id)
     assert second.params == first.params
+
+
+async def test_remix_of_a_fast_grid_stays_fast_unless_fast_is_taken_out(fast_runner: BotRunner) -> None:
+    """The edit box says --fast (not the fast model's steps); V and re-roll with it stay fast; a V without it is
+    refused, and a re-roll without it uses the full model."""
+    from tests.bot.test_remix_e2e import _job_of, _text_input
+
+    fake = fast_runner.fake
+    await (await fake.invoke_slash("settings", {"remix": True})).wait_response(timeout=3)
+    message, job_id = await _fast_grid(fast_runner)
+    click = await fake.click(message.id, f"imagine:v:{job_id}:1")
+    text = _text_input((await click.wait_response(timeout=3)).data)
+    assert "--fast" in text["value"] and "--steps" not in text["value"] and "--sampler" not in text["value"]
+    reply = await (await fake.submit_modal(click, {text["custom_id"]: "a harbour at dawn --fast"})).wait_response(
+        timeout=3)
+    child = await fast_runner.bot.queue.get(await _job_of(reply.content))
+    assert (child.prompt, child.params["guidance_scale"], child.params["num_inference_steps"]) == (
+        "a harbour at dawn", 0.0, 2)
+    click = await fake.click(message.id, f"imagine:v:{job_id}:2")
+    text = _text_input((await click.wait_response(timeout=3)).data)
+    reply = await (await fake.submit_modal(click, {text["custom_id"]: "a harbour at dawn"})).wait_response(timeout=3)
+    assert "stay fast" in reply.content and "Queued" not in reply.content
+    for edit, fast in (("a harbour, storm --fast", True), ("a harbour, storm", False)):
+        click = await fake.click(message.id, f"imagine:r:{job_id}:0")
+        text = _text_input((await click.wait_response(timeout=3)).data)
+        assert "--fast" in text["value"]
+        reply = await (await fake.submit_modal(click, {text["custom_id"]: edit})).wait_response(timeout=3)
+        child = await fast_runner.bot.queue.get(await _job_of(reply.content))
+        g = fast_runner.config.generation
+        expected = (0.0, 2, fast_runner.config.fast_models["draft"].lora) if fast else (
+            g.guidance_scale, g.steps, "")
+        assert (child.params["guidance_scale"], child.params["num_inference_steps"],
+                child.params.get("lora", "")) == expected, edit
