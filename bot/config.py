@@ -61,7 +61,7 @@ class ModelSettings:
     fast: str = ""
     # Optional AutoencoderTiny (TAESD) for true-colour previews every step, and for fast models' final decode.
     preview_vae: str = ""
-    # CUDA only: torch.compile the UNet and VAE decoder (slow first start; the cache in <data>/compile-cache is kept).
+    # torch.compile the UNet (and on CUDA the VAE decoder): slow first start; the cache in <data>/compile-cache is kept.
     compile: bool = False
 
 

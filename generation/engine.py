@@ -47,8 +47,12 @@ class Engine:
         self.pipe = pipelines.load_text2img(model, self.device, self.dtype)
         if lora:
             pipelines.fuse_lora(self.pipe, lora)
-        if self.device.startswith("cuda"):  # on CPUs channels_last measured no gain (docs/PERFORMANCE.md)
+        if self.device.startswith("cuda"):
             pipelines.optimize(self.pipe, channels_last=True, compile=compile)
+        elif compile:
+            # On the 2-core CPU (docs/PERFORMANCE.md) the compiled SD-Turbo UNet stepped 25-36% faster after a 129 s
+            # warm-up, a compiled TAESD decoded slower, and channels_last gained nothing steady: the UNet alone.
+            pipelines.optimize(self.pipe, channels_last=False, compile=True, compile_vae=False)
         self._tiny_vaes: dict[str, Any] = {}
         self.preview_vae = self._tiny_vae(preview_vae) if preview_vae else None
         self._default_scheduler = self.pipe.scheduler

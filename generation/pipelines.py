@@ -145,8 +145,9 @@ def swapped_vae(pipe: Any, vae: Any) -> Iterator[None]:
         pipe.vae = own
 
 
-def optimize(pipe: Any, *, channels_last: bool = True, compile: bool = False) -> None:
-    """Speed up `pipe` in place: channels_last convolutions, optionally torch.compile of the UNet and VAE decoder.
+def optimize(pipe: Any, *, channels_last: bool = True, compile: bool = False, compile_vae: bool = True) -> None:
+    """Speed up `pipe` in place: channels_last convolutions, optionally torch.compile of the UNet and (with
+    `compile_vae`) the VAE decoder.
 
     Attention already runs through PyTorch's SDPA (diffusers' default processor with torch 2). Compilation is
     slow the first time (minutes); inductor's on-disk cache (TORCHINDUCTOR_CACHE_DIR, which bot/config.py points
@@ -161,7 +162,8 @@ def optimize(pipe: Any, *, channels_last: bool = True, compile: bool = False) ->
         torch._inductor.config.fx_graph_cache = True
         # dynamic=True: one graph serves every batch and --ar size instead of a recompile per shape.
         pipe.unet = torch.compile(pipe.unet, fullgraph=True, dynamic=True)
-        pipe.vae.decode = torch.compile(pipe.vae.decode, dynamic=True)
+        if compile_vae:
+            pipe.vae.decode = torch.compile(pipe.vae.decode, dynamic=True)
 
 
 def img2img_from(pipe: Any) -> Any:

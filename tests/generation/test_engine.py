@@ -230,3 +230,16 @@ def test_run_leaves_the_model_scheduler_in_place(engine):
     default = engine.pipe.scheduler
     engine.run(tiny_request(seeds=(1,), sampler="ddim"))
     assert engine.pipe.scheduler is default and engine.img2img.scheduler is default
+
+
+def test_compile_on_a_cpu_compiles_the_unet_only(tiny_model_dir):
+    """model.compile on a CPU wraps the UNet in torch.compile (it stepped faster there) and leaves the VAE eager
+    (a compiled decoder measured slower); nothing is compiled until the first run."""
+    from generation.engine import Engine
+
+    compiled = Engine(str(tiny_model_dir), device="cpu", compile=True)
+    assert isinstance(compiled.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
+    assert "decode" not in vars(compiled.pipe.vae)  # optimize() replaces the bound method when it compiles it
+    assert compiled.pipe.unet.dtype == torch.float32
+    eager = Engine(str(tiny_model_dir), device="cpu")
+    assert not isinstance(eager.pipe.unet, torch._dynamo.eval_frame.OptimizedModule)
