@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, literal, select, update
+from sqlalchemy import func, literal, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import leases, quotas, statements
@@ -23,6 +23,9 @@ from db.transactions import Transactions
 from db.views import Enqueued, Heartbeat, JobView, NewJob, Waiting
 
 FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+# pg_advisory_xact_lock key that claims take in turn when max_running_per_user is set (db/limits.py has the
+# admissions' key).
+CLAIM_LOCK_KEY = 0x636C6169  # "clai"
 
 
 class Admit(Protocol):
@@ -154,6 +157,11 @@ class Queue:
         params = {"claim_now": now, "claim_worker": worker_id, "claim_lease_expires_at": now + self._lease,
                   "claim_max_running": self._max_running}
         async with self._write() as session:
+            if self._max_running < 2**31 - 1 and session.dialect.name == "postgresql":
+                # Two claims at the same instant would each count the member's running jobs without the other's
+                # (the row locks are on different jobs) and together pass max_running_per_user: with a cap, claims
+                # take turns (SQLite's BEGIN IMMEDIATE already makes them). A claim is one short statement.
+                await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
             row = (await session.execute(statements.CLAIM, params)).mappings().first()
         return None if row is None else JobView.from_row(row)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import datetime
 
@@ -114,5 +115,18 @@ async def test_claim_skips_a_member_at_the_running_cap(db_url: str, clock: FakeC
         assert await queue.succeed(first.id, first.claim_token, "out", 1.0)
         third = await queue.claim("w1")
         assert third is not None and third.user_id == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_simultaneous_claims_never_pass_the_running_cap(db_url: str, clock: FakeClock) -> None:
+    """max_running_per_user = 1 and eight claims at the same instant on one member's five jobs: exactly one runs."""
+    engine = make_engine(db_url)
+    try:
+        queue = Queue(engine, clock=clock, max_running_per_user=1, rng=random.Random(1))
+        for _ in range(5):
+            await queue.enqueue(new_job(user_id=1))
+        claimed = await asyncio.gather(*(queue.claim(f"w{i}") for i in range(8)))
+        assert len([job for job in claimed if job is not None]) == 1
     finally:
         await engine.dispose()
