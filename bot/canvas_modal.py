@@ -14,7 +14,7 @@ import discord
 from bot.commands.context import bot_of, origin_of, queued_text
 from bot.errors import UserError, render
 from bot.moderators import refuse_if_banned
-from bot.remix_modal import submitted_values
+from bot.remix_modal import submission_of, submitted_values
 from bot.replies import PrivateReply
 from generation.canvas import parse_region
 
@@ -66,14 +66,12 @@ def _factor(text: str) -> float:
 
 async def submit_canvas(interaction: discord.Interaction[Any]) -> bool:
     """Queue the grid of a submitted Vary (Region) or Custom Zoom box; False when the interaction is not one of ours."""
-    data = interaction.data or {}
-    match = TEMPLATE.fullmatch(str(data.get("custom_id", "")))
-    if interaction.type is not discord.InteractionType.modal_submit or match is None:
+    if (match := submission_of(interaction, TEMPLATE)) is None:
         return False
     if not await refuse_if_banned(interaction):
         return True
     bot = bot_of(interaction)
-    job_id, values = int(match["job"]), submitted_values(data)
+    job_id, values = int(match["job"]), submitted_values(interaction.data)
     async with PrivateReply(interaction) as reply:
         try:
             job = await bot.queue.get(job_id)

@@ -97,11 +97,8 @@ class Holds:
 
     async def release(self, interaction: discord.Interaction, job_id: int) -> None:
         """Post the held result in its channel with its buttons (once), and close the log entry."""
-        job = await self.bot.queue.get(job_id)
-        decided = job and await self.store.decide_hold(job_id, interaction.user.id, "released",
-                                                       guild_id=job.guild_id, user_id=job.user_id)
-        if not decided:
-            await interaction.response.send_message("This result was already released or deleted.", ephemeral=True)
+        job = await self._decide(interaction, job_id, "released")
+        if job is None:
             return
         await interaction.response.defer()
         channel = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
@@ -115,11 +112,7 @@ class Holds:
 
     async def delete(self, interaction: discord.Interaction, job_id: int) -> None:
         """Keep the result from its channel for good: the log entry loses its images, the placeholder says so."""
-        job = await self.bot.queue.get(job_id)
-        decided = job and await self.store.decide_hold(job_id, interaction.user.id, "deleted",
-                                                       guild_id=job.guild_id, user_id=job.user_id)
-        if not decided:
-            await interaction.response.send_message("This result was already released or deleted.", ephemeral=True)
+        if await self._decide(interaction, job_id, "deleted") is None:
             return
         await interaction.response.edit_message(content=f"Deleted by <@{interaction.user.id}>: job #{job_id}.",
                                                 attachments=[], view=None,
@@ -133,6 +126,16 @@ class Holds:
             log.exception("the images of deleted held job %s could not be removed; the pruner will", job_id)
         else:
             log.info("deleted the images of held job %s (%d bytes)", job_id, freed, extra={"job_id": job_id})
+
+    async def _decide(self, interaction: discord.Interaction, job_id: int, decision: str) -> JobView | None:
+        """Record a moderator's answer to a hold once (audited); None, after telling them, when it was answered."""
+        job = await self.bot.queue.get(job_id)
+        decided = job and await self.store.decide_hold(job_id, interaction.user.id, decision,
+                                                       guild_id=job.guild_id, user_id=job.user_id)
+        if not decided:
+            await interaction.response.send_message("This result was already released or deleted.", ephemeral=True)
+            return None
+        return job
 
     async def _drop_placeholder(self, channel: Any, job: JobView) -> None:
         if job.result_message_id:

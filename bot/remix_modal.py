@@ -63,17 +63,22 @@ def submitted_values(data: Any) -> dict[str, str]:
     return values
 
 
+def submission_of(interaction: discord.Interaction[Any], template: re.Pattern[str]) -> re.Match[str] | None:
+    """The custom_id match of a MODAL_SUBMIT made by one of our boxes with this template, else None."""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return None
+    return template.fullmatch(str((interaction.data or {}).get("custom_id", "")))
+
+
 async def submit_remix(interaction: discord.Interaction[Any]) -> bool:
     """Queue the child job of a submitted edit box; False when the interaction is not one of ours."""
-    data = interaction.data or {}
-    match = TEMPLATE.fullmatch(str(data.get("custom_id", "")))
-    if interaction.type is not discord.InteractionType.modal_submit or match is None:
+    if (match := submission_of(interaction, TEMPLATE)) is None:
         return False
     if not await refuse_if_banned(interaction):
         return True
     bot = bot_of(interaction)
     action, job_id, tile = match["action"], int(match["job"]), int(match["tile"])
-    text = submitted_values(data).get(PROMPT_INPUT, "")
+    text = submitted_values(interaction.data).get(PROMPT_INPUT, "")
     async with PrivateReply(interaction) as reply:
         try:
             if action == REROLL:
@@ -94,4 +99,4 @@ async def submit_remix(interaction: discord.Interaction[Any]) -> bool:
     return True
 
 
-__all__ = ["RemixModal", "open_remix", "submit_remix", "submitted_values"]
+__all__ = ["RemixModal", "open_remix", "submission_of", "submit_remix", "submitted_values"]

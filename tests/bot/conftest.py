@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import text
 
 from bot.__main__ import _open_queue, build_bot
 from bot.client import ImagineBot
@@ -23,6 +24,7 @@ from bot.config import (
     SafetySettings,
     WorkerSettings,
 )
+from db.engine import make_engine
 from tests.fakediscord.fixtures import discord_at_fake, fake_discord  # noqa: F401
 from tests.fakediscord.mentions import check_mentions
 from tests.fakediscord.messages import Message
@@ -144,3 +146,23 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
+
+
+async def recorded_job(runner: BotRunner, message: Message) -> int:
+    """The job id of a posted result, once the bot has recorded the message as the job's result."""
+    job_id = int(custom_ids(message)[0].split(":")[2])
+    async with asyncio.timeout(10):  # the message exists a moment before the bot records its id
+        while (await runner.bot.queue.get(job_id)).result_message_id != message.id:
+            await asyncio.sleep(0.02)
+    return job_id
+
+
+async def forget_delivery(config: Config, job_id: int) -> None:
+    """What a kill -9 right after channel.send leaves behind: the attempt counted, the message id not recorded."""
+    engine = make_engine(config.database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE jobs SET delivered_at = NULL, result_message_id = NULL WHERE id = :id"), {"id": job_id})
+    finally:
+        await engine.dispose()

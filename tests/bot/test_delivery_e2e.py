@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from PIL import Image
-from sqlalchemy import text
 
-from db.engine import make_engine
-from tests.bot.conftest import BotRunner, custom_ids, is_result, until, wait_result
+from tests.bot.conftest import BotRunner, custom_ids, forget_delivery, is_result, until, wait_result
 from tests.fakediscord.bodies import Body
 
 MESSAGES = "/channels/{channel_id}/messages"
@@ -150,12 +148,7 @@ async def test_a_redelivery_without_read_message_history_reaches_the_member(runn
     posted = await wait_result(fake, mark)
     await settled(runner, job_id)
     await runner.stop()
-    # What a kill -9 right after the post leaves behind: the attempt counted, the message id not recorded.
-    engine = make_engine(runner.config.database_url)
-    async with engine.begin() as connection:
-        await connection.execute(text("UPDATE jobs SET delivered_at = NULL, result_message_id = NULL WHERE id = :id"),
-                                 {"id": job_id})
-    await engine.dispose()
+    await forget_delivery(runner.config, job_id)
     fake.inject_fault("GET", MESSAGES, 403, channel_id=fake.channel_id)
     await runner.start()
     job = await settled(runner, job_id)

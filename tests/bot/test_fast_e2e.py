@@ -12,7 +12,7 @@ from PIL import Image
 
 from bot.config import FastModelSettings
 from generation.metadata import parse_infotext
-from tests.bot.conftest import TILE, BotRunner, custom_ids, image_of, is_result, wait_result
+from tests.bot.conftest import TILE, BotRunner, custom_ids, image_of, is_result, recorded_job, wait_result
 
 
 @pytest.fixture
@@ -32,10 +32,7 @@ async def _fast_grid(runner: BotRunner, prompt: str = "a harbour at night --fast
     inter = await runner.fake.invoke_slash("imagine", {"prompt": prompt})
     assert "Queued as job #" in (await inter.wait_response(timeout=3)).content
     message = await wait_result(runner.fake, mark)
-    job_id = int(custom_ids(message)[0].split(":")[2])
-    async with asyncio.timeout(10):  # the message exists a moment before the bot records its id
-        while (await runner.bot.queue.get(job_id)).result_message_id != message.id:
-            await asyncio.sleep(0.02)
+    job_id = await recorded_job(runner, message)
     return message, job_id
 
 

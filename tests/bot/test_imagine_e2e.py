@@ -6,9 +6,8 @@ import asyncio
 
 from PIL import Image
 
-from db.engine import make_engine
 from generation.metadata import parse_infotext
-from tests.bot.conftest import TILE, BotRunner, custom_ids, image_of, is_result, wait_result
+from tests.bot.conftest import TILE, BotRunner, custom_ids, forget_delivery, image_of, is_result, recorded_job, wait_result
 
 
 async def test_imagine_posts_a_grid_with_nine_buttons(runner: BotRunner) -> None:
@@ -132,22 +131,14 @@ async def test_members_can_pick_a_configured_model(runner: BotRunner, tmp_path) 
 
 async def test_a_delivery_cut_off_after_posting_is_not_posted_again(runner: BotRunner) -> None:
     """If the bot died between posting a result and recording it, the next attempt finds the post instead."""
-    from sqlalchemy import text
 
     fake = runner.fake
     mark = fake.mark()
     await fake.invoke_slash("imagine", {"prompt": "a lantern"})
     posted = await wait_result(fake, mark)
-    job_id = int(custom_ids(posted)[0].split(":")[2])
-    queue = runner.bot.queue
-    await until_async(lambda: queue.get(job_id), lambda job: job.result_message_id == posted.id)
+    job_id = await recorded_job(runner, posted)
     await runner.stop()
-    # The state a kill -9 right after channel.send leaves behind: attempt counted, message id not recorded.
-    engine = make_engine(runner.config.database_url)
-    async with engine.begin() as connection:
-        await connection.execute(text("UPDATE jobs SET delivered_at = NULL, result_message_id = NULL WHERE id = :id"),
-                                 {"id": job_id})
-    await engine.dispose()
+    await forget_delivery(runner.config, job_id)
     await runner.start()
     await until_async(lambda: runner.bot.queue.get(job_id), lambda job: job.result_message_id == posted.id)
     assert [m.id for m in fake.channel_messages() if is_result(m)] == [posted.id]

@@ -6,12 +6,10 @@ import asyncio
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import text
 
 from bot.config import ModerationSettings, SafetySettings
 from bot.config_tables import parse_profiles
-from db.engine import make_engine
-from tests.bot.conftest import BotRunner, custom_ids, is_result, until, wait_result
+from tests.bot.conftest import BotRunner, custom_ids, forget_delivery, is_result, until, wait_result
 from tests.bot.test_imagine_e2e import until_async
 from tests.fakediscord.messages import Message
 
@@ -120,11 +118,7 @@ async def test_a_redelivery_after_a_crash_never_posts_a_held_result(holding: Bot
     placeholder, _, job_id = await _held(holding)
     await until_async(lambda: holding.bot.queue.get(job_id), lambda job: job.result_message_id == placeholder.id)
     await holding.stop()
-    engine = make_engine(holding.config.database_url)
-    async with engine.begin() as connection:
-        await connection.execute(text("UPDATE jobs SET delivered_at = NULL, result_message_id = NULL WHERE id = :id"),
-                                 {"id": job_id})
-    await engine.dispose()
+    await forget_delivery(holding.config, job_id)
     await holding.start()
     await until_async(lambda: holding.bot.queue.get(job_id), lambda job: job.result_message_id == placeholder.id)
     assert [m.id for m in fake.channel_messages() if _is_held(m)] == [placeholder.id]

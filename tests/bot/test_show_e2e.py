@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.bot.conftest import BotRunner, custom_ids, is_result, wait_result
+from tests.bot.conftest import BotRunner, custom_ids, is_result, recorded_job, wait_result
 from tests.fakediscord.state import VIEW_CHANNEL, Overwrite
 
 
@@ -13,10 +13,7 @@ async def _grid(runner: BotRunner) -> tuple[int, int]:
     mark = fake.mark()
     await fake.invoke_slash("imagine", {"prompt": "an old map --seed 12"}, user_id=fake.users[0])
     message = await wait_result(fake, mark)
-    job_id = int(custom_ids(message)[0].split(":")[2])
-    async with asyncio.timeout(10):  # the message exists a moment before the bot records its id
-        while (await runner.bot.queue.get(job_id)).result_message_id != message.id:
-            await asyncio.sleep(0.02)
+    job_id = await recorded_job(runner, message)
     return message.id, job_id
 
 

@@ -9,17 +9,14 @@ import pytest
 from PIL import Image
 
 from generation.metadata import parse_infotext
-from tests.bot.conftest import TILE, BotRunner, custom_ids, image_of, wait_result
+from tests.bot.conftest import TILE, BotRunner, custom_ids, image_of, recorded_job, wait_result
 
 
 async def _grid(runner: BotRunner, prompt: str = "a lighthouse --seed 99"):
     mark = runner.fake.mark()
     await runner.fake.invoke_slash("imagine", {"prompt": prompt})
     message = await wait_result(runner.fake, mark)
-    job_id = int(custom_ids(message)[0].split(":")[2])
-    async with asyncio.timeout(10):  # the message exists a moment before the bot records its id
-        while (await runner.bot.queue.get(job_id)).result_message_id != message.id:
-            await asyncio.sleep(0.02)
+    job_id = await recorded_job(runner, message)
     return message, job_id
 
 
