@@ -18,6 +18,7 @@ from bot.moderators import member_is_moderator, refuse_if_banned
 from bot.nsfw_policy import Display, display, placeholder_png
 from bot.posting import headline
 from bot.policy import ChannelFacts, profile_for
+from db.errors import QueueError
 from db.queue import JobView
 from db.retention import mark_pruned
 from db.safety import SafetyStore
@@ -122,7 +123,7 @@ class Holds:
         try:
             freed = await asyncio.to_thread(self.bot.storage.delete_job, job_id)
             await mark_pruned(self.bot.queue.engine, [job_id], self.bot.queue.now())
-        except OSError:
+        except (OSError, QueueError):  # the bucket or the database: the answer stands, the pruner deletes later
             log.exception("the images of deleted held job %s could not be removed; the pruner will", job_id)
         else:
             log.info("deleted the images of held job %s (%d bytes)", job_id, freed, extra={"job_id": job_id})
